@@ -1,0 +1,1 @@
+"""Adapters: torch, torchvision, faiss, PIL and structlog implementations of the domain ports."""

@@ -1,0 +1,1 @@
+"""Use-cases of reidkit: they talk only to the ports of ``reidkit.domain``."""

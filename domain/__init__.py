@@ -1,0 +1,1 @@
+"""Pure domain of reidkit: value objects, ports and ranking maths (stdlib, numpy and attrs only)."""

@@ -1,0 +1,110 @@
+"""Ports: what the use-cases need from the outside world, as structural Protocols.
+
+A torch module, a faiss wrapper and a five-line test fake all satisfy these without a shared base
+class. Batches stay opaque (``B``): tensors never reach the domain or the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
+
+from reidkit.domain.types import (
+    EmbeddedSet,
+    FeatureMatrix,
+    ImageRecord,
+    PseudoLabels,
+    RetrievalMetrics,
+    StepReport,
+    TrainingProgress,
+)
+
+B = TypeVar("B")
+
+
+@runtime_checkable
+class FeatureEncoder(Protocol):
+    """Embeds images; row i of the result belongs to ``records[i]``."""
+
+    def encode(self, records: Sequence[ImageRecord]) -> FeatureMatrix: ...
+
+
+@runtime_checkable
+class PseudoLabeler(Protocol):
+    """Clusters unlabelled features. Degenerate results are valid labels, never an exception."""
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels: ...
+
+
+@runtime_checkable
+class MemoryBank(Protocol):
+    """Per-epoch lifecycle of a feature memory (the per-batch update is the step's business)."""
+
+    def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None: ...
+
+    def snapshot(self) -> FeatureMatrix: ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Renders images in another domain's style, returning records of the written images."""
+
+    def translate(self, records: Sequence[ImageRecord], out_dir: str) -> tuple[ImageRecord, ...]: ...
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Ranks a gallery for every query and scores the ranking."""
+
+    def evaluate(self, query: EmbeddedSet, gallery: EmbeddedSet) -> RetrievalMetrics: ...
+
+
+class BatchSource(Protocol[B]):
+    """Training batches. ``epoch(e)`` is a pure function of (seed, e), so a resumed run sees the
+    same batches as an uninterrupted one; ``len()`` is the exact number of batches per epoch."""
+
+    def __len__(self) -> int: ...
+
+    def epoch(self, epoch: int) -> Iterable[B]: ...
+
+
+class TrainingStep(Protocol[B]):
+    """Owns one optimisation step: forward, losses, backward, optimiser (and its precision)."""
+
+    def begin_epoch(self, epoch: int) -> None: ...
+
+    def run(self, batch: B) -> StepReport: ...
+
+
+@runtime_checkable
+class Checkpointer(Protocol):
+    """Saves and restores everything a run needs to continue exactly where it stopped."""
+
+    def save(self, progress: TrainingProgress, *, is_best: bool) -> None: ...
+
+    def restore(self) -> TrainingProgress | None: ...
+
+
+@runtime_checkable
+class TrainingObserver(Protocol):
+    """Hears what a run does: logs, progress bars, event files, metric files."""
+
+    def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None: ...
+
+    def on_step(self, epoch: int, step: int, report: StepReport) -> None: ...
+
+    def on_epoch_end(self, epoch: int) -> None: ...
+
+    def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None: ...
+
+    def on_run_end(self, progress: TrainingProgress) -> None: ...
+
+
+class Stateful(Protocol):
+    """Anything a checkpoint holds (models, optimisers, memories, samplers)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> object: ...
+
+

@@ -1,0 +1,183 @@
+"""Frozen value objects that cross the layer boundaries.
+
+Arrays are stored read-only and classes holding them compare by identity (``eq=False``): numpy's
+element-wise ``==`` would make attrs' generated equality return an array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import SupportsFloat
+
+import numpy as np
+from attrs import field, frozen
+
+
+def _readonly(dtype: type) -> object:
+    def convert(value: object) -> np.ndarray:
+        array = np.array(value, dtype=dtype, copy=True, order="C")
+        array.setflags(write=False)
+        return array
+
+    return convert
+
+
+@frozen
+class ImageRecord:
+    """One image of a re-ID dataset. ``pid`` -1 is never stored (junk is dropped on reading)."""
+
+    path: str
+    pid: int
+    camid: int
+    domain: str = ""
+
+
+def _records(value: Sequence[ImageRecord]) -> tuple[ImageRecord, ...]:
+    return tuple(value)
+
+
+@frozen
+class ReidDataset:
+    """The three splits of one domain. Train pids are contiguous 0..num_train_pids-1."""
+
+    name: str
+    train: tuple[ImageRecord, ...] = field(converter=_records)
+    query: tuple[ImageRecord, ...] = field(converter=_records)
+    gallery: tuple[ImageRecord, ...] = field(converter=_records)
+
+    @property
+    def num_train_pids(self) -> int:
+        return len({r.pid for r in self.train})
+
+    @property
+    def num_cameras(self) -> int:
+        return len({r.camid for r in (*self.train, *self.query, *self.gallery)})
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "train_ids": self.num_train_pids,
+            "train_images": len(self.train),
+            "query_ids": len({r.pid for r in self.query}),
+            "query_images": len(self.query),
+            "gallery_ids": len({r.pid for r in self.gallery}),
+            "gallery_images": len(self.gallery),
+            "cameras": self.num_cameras,
+        }
+
+
+@frozen(eq=False)
+class FeatureMatrix:
+    """float32 (N, D) features, row i belonging to sample i; read-only."""
+
+    values: np.ndarray = field(converter=_readonly(np.float32))
+
+    def __attrs_post_init__(self) -> None:
+        if self.values.ndim != 2:
+            raise ValueError(f"features must be 2-D (N, D), got shape {self.values.shape}")
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+    def normalized(self) -> FeatureMatrix:
+        norms = np.linalg.norm(self.values, axis=1, keepdims=True)
+        return FeatureMatrix(self.values / np.maximum(norms, 1e-12))
+
+
+@frozen(eq=False)
+class PseudoLabels:
+    """int64 (N,) cluster ids 0..num_clusters-1, -1 for an outlier left out of training."""
+
+    labels: np.ndarray = field(converter=_readonly(np.int64))
+
+    def __attrs_post_init__(self) -> None:
+        if self.labels.ndim != 1:
+            raise ValueError(f"labels must be 1-D, got shape {self.labels.shape}")
+        if self.labels.size and self.labels.min() < -1:
+            raise ValueError(f"labels must be >= -1, got {int(self.labels.min())}")
+        used = np.unique(self.labels[self.labels >= 0])
+        if used.size and (used[0] != 0 or used[-1] != used.size - 1):
+            raise ValueError("cluster ids must be contiguous from 0")
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_clusters(self) -> int:
+        return int(self.labels.max()) + 1 if self.labels.size and self.labels.max() >= 0 else 0
+
+    @property
+    def num_outliers(self) -> int:
+        return int((self.labels < 0).sum())
+
+
+@frozen(eq=False)
+class EmbeddedSet:
+    """Features of a query or gallery set with the identities and cameras of its rows."""
+
+    features: FeatureMatrix
+    pids: np.ndarray = field(converter=_readonly(np.int64))
+    camids: np.ndarray = field(converter=_readonly(np.int64))
+
+    def __attrs_post_init__(self) -> None:
+        n = len(self.features)
+        if self.pids.shape != (n,) or self.camids.shape != (n,):
+            raise ValueError(
+                f"pids {self.pids.shape} and camids {self.camids.shape} must both be ({n},) "
+                "to match the features"
+            )
+
+    @classmethod
+    def of(cls, features: FeatureMatrix, records: Sequence[ImageRecord]) -> EmbeddedSet:
+        return cls(features, [r.pid for r in records], [r.camid for r in records])
+
+
+def _floats(value: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in value)
+
+
+@frozen
+class RetrievalMetrics:
+    """Market-1501 protocol results, averaged over the queries that have a valid match."""
+
+    mAP: float
+    mINP: float
+    cmc: tuple[float, ...] = field(converter=_floats)
+    num_queries: int
+    num_valid_queries: int
+
+    def rank(self, k: int) -> float:
+        """CMC at rank k (1-based); past the end the curve stays at its last value."""
+        if k < 1:
+            raise ValueError(f"rank must be >= 1, got {k}")
+        return self.cmc[min(k, len(self.cmc)) - 1]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mAP": self.mAP,
+            "mINP": self.mINP,
+            "cmc": list(self.cmc),
+            "num_queries": self.num_queries,
+            "num_valid_queries": self.num_valid_queries,
+        }
+
+
+@frozen
+class StepReport:
+    """What one optimisation step reports. Values may be 0-d tensors; call float() only to log."""
+
+    losses: Mapping[str, SupportsFloat]
+    batch_size: int
+    lr: float = 0.0
+
+
+@frozen
+class TrainingProgress:
+    """How far a run got: saved with every checkpoint, so resuming knows where to start."""
+
+    epochs_done: int = 0
+    best_score: float = float("-inf")
+    history: tuple[tuple[int, str, float], ...] = ()

@@ -1,0 +1,1 @@
+"""Composition root: settings, containers and the command line."""
