@@ -1,0 +1,364 @@
+"""The profile schema: attrs settings validated by cattrs, with one-line errors naming the path.
+
+Defaults live here, not in a base TOML; a profile file only says what its paper changes. cattrs
+ignores unknown keys by default, so the converter forbids them, and tagged unions dispatch on
+``kind`` with an error that lists the allowed kinds (cattrs' own message would be misleading).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import cattrs
+from attrs import field, fields, frozen, has, validators as v
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+from reidkit.domain.errors import ProfileError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+
+
+def _positive_sizes(_: object, attribute: Any, value: Sequence[int]) -> None:
+    if any(m < 0 for m in value) or list(value) != sorted(value):
+        raise ValueError(f"'{attribute.name}' must be increasing epoch numbers >= 0: {list(value)}")
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class SyntheticData:
+    """The embedded, procedurally drawn two-domain data set, generated once per (preset, seed)."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    preset: Literal["tiny", "demo"] = "demo"
+    seed: int = field(default=0, validator=v.ge(0))
+    cache_dir: str = ""  # "" = $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic
+
+
+@frozen(kw_only=True)
+class MarketFolders:
+    """Market-1501-layout folders on disk, one per domain name."""
+
+    kind: Literal["market"] = "market"
+    roots: dict[str, str] = field(factory=dict)
+
+    @roots.validator
+    def _check(self, attribute: Any, value: dict[str, str]) -> None:
+        if not value:
+            raise ValueError("'roots' must name at least one domain folder, e.g. roots.source = '/data/market'")
+
+
+DataSettings = Union[SyntheticData, MarketFolders]
+
+
+@frozen(kw_only=True)
+class InputSettings:
+    height: int = field(default=256, validator=v.ge(16))
+    width: int = field(default=128, validator=v.ge(8))
+    flip_p: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])
+    pad: int = field(default=10, validator=v.ge(0))
+    erasing_p: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])
+    num_workers: int = field(default=0, validator=v.ge(0))
+
+
+# --- model and losses ---------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class ModelSettings:
+    backbone: Backbone = "resnet50"
+    last_stride: Literal[1, 2] = 1
+    pooling: Literal["avg", "gem"] = "avg"
+    bnneck: bool = True
+    dropout: float = field(default=0.0, validator=[v.ge(0.0), v.lt(1.0)])
+    embedding_dim: int = field(default=0, validator=v.ge(0))
+    pretrained: str = ""  # a local torchvision-format state dict; "" = random initialisation
+
+
+@frozen(kw_only=True)
+class LossSettings:
+    ce_weight: float = field(default=1.0, validator=v.ge(0.0))
+    label_smoothing: float = field(default=0.1, validator=[v.ge(0.0), v.lt(1.0)])
+    triplet_weight: float = field(default=1.0, validator=v.ge(0.0))
+    triplet_margin: float = field(default=0.3, validator=v.ge(0.0))
+    soft_margin: bool = False
+
+
+@frozen(kw_only=True)
+class AdamSettings:
+    kind: Literal["adam"] = "adam"
+    lr: float = field(default=3.5e-4, validator=v.gt(0.0))
+    weight_decay: float = field(default=5e-4, validator=v.ge(0.0))
+
+
+@frozen(kw_only=True)
+class SgdSettings:
+    kind: Literal["sgd"] = "sgd"
+    lr: float = field(default=0.01, validator=v.gt(0.0))
+    weight_decay: float = field(default=5e-4, validator=v.ge(0.0))
+    momentum: float = field(default=0.9, validator=[v.ge(0.0), v.lt(1.0)])
+
+
+OptimizerSettings = Union[AdamSettings, SgdSettings]
+
+
+@frozen(kw_only=True)
+class StepSchedule:
+    kind: Literal["step"] = "step"
+    milestones: list[int] = field(factory=lambda: [40, 70], validator=_positive_sizes)
+    gamma: float = field(default=0.1, validator=[v.gt(0.0), v.le(1.0)])
+    warmup_epochs: int = field(default=10, validator=v.ge(0))
+    warmup_factor: float = field(default=0.01, validator=[v.gt(0.0), v.le(1.0)])
+
+
+@frozen(kw_only=True)
+class CosineSchedule:
+    kind: Literal["cosine"] = "cosine"
+    min_lr: float = field(default=1e-7, validator=v.ge(0.0))
+    warmup_epochs: int = field(default=10, validator=v.ge(0))
+    warmup_factor: float = field(default=0.01, validator=[v.gt(0.0), v.le(1.0)])
+
+
+SchedulerSettings = Union[StepSchedule, CosineSchedule]
+
+
+@frozen(kw_only=True)
+class TrainSettings:
+    domain: str = "source"
+    epochs: int = field(default=120, validator=v.ge(1))
+    ids_per_batch: int = field(default=16, validator=v.ge(2))
+    instances_per_id: int = field(default=4, validator=v.ge(1))
+    iters_per_epoch: int = field(default=0, validator=v.ge(0))  # 0 = each image about once
+    eval_every: int = field(default=0, validator=v.ge(0))  # 0 = after the last epoch only
+    amp: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA, off on CPU
+    log_every: int = field(default=20, validator=v.ge(1))
+
+
+@frozen(kw_only=True)
+class EvalSettings:
+    domains: list[str] = field(factory=lambda: ["source", "target"])
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    normalize: bool = True
+    flip: bool = False
+    batch_size: int = field(default=128, validator=v.ge(1))
+    max_rank: int = field(default=50, validator=v.ge(1))
+
+
+@frozen(kw_only=True)
+class RuntimeSettings:
+    device: str = "auto"
+    threads: int = field(default=0, validator=v.ge(0))  # 0 = torch's default
+    work_dir: str = ""  # "" = runs/<profile name>
+    resume: bool = True
+
+
+# --- pseudo labels (unsupervised methods and `reidkit label`) -----------------------------------
+
+
+@frozen(kw_only=True)
+class DbscanSettings:
+    kind: Literal["dbscan"] = "dbscan"
+    k1: int = field(default=30, validator=v.ge(1))
+    k2: int = field(default=6, validator=v.ge(1))
+    eps: float = field(default=0.6, validator=[v.gt(0.0), v.lt(1.0)])
+    min_samples: int = field(default=4, validator=v.ge(1))
+    use_outliers: bool = False
+    self_paced: bool = False
+    eps_gap: float = field(default=0.02, validator=[v.gt(0.0), v.lt(0.5)])
+    approximate: bool = False
+
+
+@frozen(kw_only=True)
+class KMeansSettings:
+    kind: Literal["kmeans"] = "kmeans"
+    num_clusters: int = field(default=500, validator=v.ge(2))
+    niter: int = field(default=300, validator=v.ge(1))
+
+
+@frozen(kw_only=True)
+class InfomapSettings:
+    kind: Literal["infomap"] = "infomap"
+    k: int = field(default=15, validator=v.ge(2))
+    min_similarity: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])
+    min_cluster_size: int = field(default=2, validator=v.ge(1))
+
+
+PseudoLabelerSettings = Union[DbscanSettings, KMeansSettings, InfomapSettings]
+
+
+@frozen(kw_only=True)
+class Profile:
+    """A whole run: what a TOML profile says, after defaults and --set overrides."""
+
+    method: Literal["supervised"] = "supervised"
+    name: str = "custom"
+    seed: int = field(default=0, validator=v.ge(0))
+    data: DataSettings = field(factory=SyntheticData)
+    input: InputSettings = field(factory=InputSettings)
+    model: ModelSettings = field(factory=ModelSettings)
+    loss: LossSettings = field(factory=LossSettings)
+    optimizer: OptimizerSettings = field(factory=AdamSettings)
+    scheduler: SchedulerSettings = field(factory=StepSchedule)
+    train: TrainSettings = field(factory=TrainSettings)
+    eval: EvalSettings = field(factory=EvalSettings)
+    runtime: RuntimeSettings = field(factory=RuntimeSettings)
+    pseudo_labeler: PseudoLabelerSettings = field(factory=DbscanSettings)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.data, MarketFolders):
+            known = set(self.data.roots)
+            for where, domain in [("train.domain", self.train.domain)] + [
+                ("eval.domains", d) for d in self.eval.domains
+            ]:
+                if domain not in known:
+                    raise ValueError(f"{where} names '{domain}', but data.roots has only {sorted(known)}")
+
+
+# --- converter ----------------------------------------------------------------------------------
+
+
+def kinds_of(union: Any) -> dict[str, type]:
+    """``kind`` literal → settings class of a tagged union (tests compare it with the container)."""
+    return {fields(cls).kind.default: cls for cls in typing.get_args(union)}
+
+
+def _is_kind_union(tp: Any) -> bool:
+    args = typing.get_args(tp)
+    is_union = typing.get_origin(tp) in (Union, types.UnionType)
+    return is_union and bool(args) and all(has(a) and hasattr(fields(a), "kind") for a in args)
+
+
+def make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+
+    def structure_kind_union(value: Any, union: Any) -> Any:
+        by_kind = kinds_of(union)
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a table with a 'kind' key, got {value!r}")
+        kind = value.get("kind", next(iter(by_kind)))
+        if kind not in by_kind:
+            raise ValueError(f"kind must be one of {sorted(by_kind)}, got {kind!r}")
+        return converter.structure({**value, "kind": kind}, by_kind[kind])
+
+    converter.register_structure_hook_func(_is_kind_union, structure_kind_union)
+    # cattrs would coerce 1.5 to 1 and "yes" to True; a profile value of the wrong type is a typo.
+    converter.register_structure_hook(int, _strict(int, (int,)))
+    converter.register_structure_hook(float, _strict(float, (int, float)))
+    converter.register_structure_hook(bool, _strict(bool, (bool,)))
+    converter.register_structure_hook(str, _strict(str, (str,)))
+    return converter
+
+
+def _strict(target: type, accepted: tuple[type, ...]) -> Any:
+    def structure(value: Any, _: type) -> Any:
+        if isinstance(value, bool) and target is not bool or not isinstance(value, accepted):
+            raise TypeError(f"expected {target.__name__}, got {type(value).__name__} {value!r}")
+        return target(value)
+
+    return structure
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"extra fields found ({', '.join(sorted(exc.extra_fields))})"
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    text = str(exc)
+    if typing.get_origin(type_) is Literal:
+        got = text.split(" not in literal")[0]
+        return f"must be one of {list(typing.get_args(type_))}, got {got!r}"
+    if type_ is None or has(type_) or _is_kind_union(type_):
+        return text  # attrs validators and the kind dispatch already say what is wrong
+    if isinstance(exc, TypeError) and text.startswith("expected "):
+        return text
+    name = getattr(type_, "__name__", str(type_))
+    return f"invalid value for type {name}: {text}"
+
+
+def structure_profile(raw: Mapping[str, Any]) -> Profile:
+    try:
+        return make_converter().structure(dict(raw), Profile)
+    except ClassValidationError as exc:
+        lines = cattrs.transform_error(exc, path="profile", format_exception=_format)
+        raise ProfileError("\n".join(lines)) from None
+    except (ValueError, TypeError) as exc:  # attrs validators of Profile itself
+        raise ProfileError(f"{exc} @ profile") from None
+
+
+def unstructure_profile(profile: Profile) -> dict[str, Any]:
+    return make_converter().unstructure(profile)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def available_profiles() -> list[str]:
+    folder = resources.files("reidkit.entrypoints") / "profiles"
+    return sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_profile(ref: str) -> tuple[str, dict[str, Any]]:
+    path = Path(ref)
+    if ref.endswith(".toml") or path.exists():
+        if not path.is_file():
+            raise ProfileError(f"profile file not found: {ref}")
+        text, name = path.read_text(), path.stem
+    else:
+        resource = resources.files("reidkit.entrypoints") / "profiles" / f"{ref}.toml"
+        if not resource.is_file():
+            raise ProfileError(f"unknown profile {ref!r}; available: {', '.join(available_profiles())}")
+        text, name = resource.read_text(), ref
+    try:
+        return name, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {ref} is not valid TOML: {exc}") from None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word such as a path or a kind
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (value parsed as TOML, else taken as a string).
+
+    Setting ``kind`` of a table starts that table afresh, so switching a strategy does not drag the
+    previous strategy's keys along (they would be rejected as extra fields).
+    """
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ProfileError(f"--set expects section.key=value, got {item!r}")
+        *parents, leaf = key.strip().split(".")
+        table = raw
+        for part in parents:
+            child = table.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ProfileError(f"--set {key}: '{part}' is a value, not a table")
+            table = child
+        value = _parse_value(text.strip())
+        if leaf == "kind" and table.get("kind") != value:
+            table.clear()
+        table[leaf] = value
+    return raw
+
+
+def load_profile(ref: str | None = None, overrides: Sequence[str] = ()) -> Profile:
+    """Load a profile by name (``entrypoints/profiles/NAME.toml``) or path; None = the defaults."""
+    name, raw = _read_profile(ref) if ref else ("custom", {})
+    raw.setdefault("name", name)
+    return structure_profile(apply_overrides(raw, overrides))
