@@ -1,0 +1,50 @@
+"""structlog set-up: a human console on stderr plus JSON lines in the run folder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+
+class _JsonLinesTee:
+    """A processor that appends each event as one JSON line to a file, then passes it on."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        self._stream.write(json.dumps(event, default=str) + "\n")
+        self._stream.flush()
+        return event
+
+
+def configure_logging(json_path: Path | None = None, *, rank: int = 0, level: str = "info") -> TextIO | None:
+    """Configure structlog for this process; returns the open JSON-lines file (caller closes it).
+
+    Only rank 0 writes the file; every rank logs to its console with its rank in each line.
+    """
+    stream = None
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=False),
+    ]
+    if rank:
+        processors.append(lambda _, __, event: {**event, "rank": rank})
+    if json_path is not None and rank == 0:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        stream = json_path.open("a", encoding="utf-8")
+        processors.append(_JsonLinesTee(stream))
+    processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    return stream
