@@ -1,0 +1,128 @@
+"""Recording fakes for the domain ports: they satisfy the Protocols structurally and remember calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from reidkit.domain.ranking import rank_metrics
+from reidkit.domain.types import (
+    EmbeddedSet,
+    FeatureMatrix,
+    ImageRecord,
+    RetrievalMetrics,
+    StepReport,
+    TrainingProgress,
+)
+
+
+class Journal:
+    """A shared, ordered list of what every fake was asked to do."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def __call__(self, *event: object) -> None:
+        self.events.append(event)
+
+    def names(self) -> list[str]:
+        return [e[0] for e in self.events]
+
+
+class FakeBatches:
+    def __init__(self, journal: Journal, batches_per_epoch: int = 3) -> None:
+        self.journal, self.n = journal, batches_per_epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def epoch(self, epoch: int) -> list[tuple[int, int]]:
+        self.journal("batches", epoch)
+        return [(epoch, i) for i in range(self.n)]
+
+
+class RecordingStep:
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.seen: list[tuple[int, int]] = []
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.journal("begin_epoch", epoch)
+
+    def run(self, batch: tuple[int, int]) -> StepReport:
+        self.seen.append(batch)
+        self.journal("step", batch)
+        return StepReport(losses={"total": 1.0 / (1 + len(self.seen))}, batch_size=4, lr=0.1)
+
+
+class MemoryCheckpointer:
+    """Keeps checkpoints in a list; ``restore`` returns the last one saved (or a preset one)."""
+
+    def __init__(self, journal: Journal, restored: TrainingProgress | None = None) -> None:
+        self.journal = journal
+        self.saved: list[tuple[TrainingProgress, bool]] = []
+        self._restored = restored
+
+    def save(self, progress: TrainingProgress, *, is_best: bool) -> None:
+        self.journal("save", progress.epochs_done, is_best)
+        self.saved.append((progress, is_best))
+
+    def restore(self) -> TrainingProgress | None:
+        self.journal("restore")
+        return self.saved[-1][0] if self.saved else self._restored
+
+
+class RecordingObserver:
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        self.journal("run_start", start_epoch, epochs, steps_per_epoch)
+
+    def on_step(self, epoch: int, step: int, report: StepReport) -> None:
+        self.journal("observed_step", epoch, step)
+
+    def on_epoch_end(self, epoch: int) -> None:
+        self.journal("epoch_end", epoch)
+
+    def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
+        self.journal("evaluation", epoch, name, metrics.mAP)
+
+    def on_run_end(self, progress: TrainingProgress) -> None:
+        self.journal("run_end", progress.epochs_done)
+
+
+class LookupEncoder:
+    """Encodes a record as a fixed vector per pid (plus a per-camera offset), recording calls."""
+
+    def __init__(self, dim: int = 4, camera_shift: float = 0.0) -> None:
+        self.dim, self.shift = dim, camera_shift
+        self.calls: list[int] = []
+
+    def encode(self, records: Sequence[ImageRecord]) -> FeatureMatrix:
+        self.calls.append(len(records))
+        rows = [np.eye(self.dim)[r.pid % self.dim] + self.shift * r.camid for r in records]
+        return FeatureMatrix(np.array(rows, dtype=np.float32).reshape(len(records), self.dim))
+
+
+class ScriptedEvaluator:
+    """Returns the given mAP values one after the other, recording the sizes it was shown."""
+
+    def __init__(self, maps: Sequence[float]) -> None:
+        self._maps = list(maps)
+        self.shown: list[tuple[int, int]] = []
+
+    def evaluate(self, query: EmbeddedSet, gallery: EmbeddedSet) -> RetrievalMetrics:
+        self.shown.append((len(query.features), len(gallery.features)))
+        value = self._maps.pop(0)
+        return RetrievalMetrics(mAP=value, mINP=value, cmc=[value], num_queries=1, num_valid_queries=1)
+
+
+class ExactEvaluator:
+    """Squared-L2 ranking through the real domain maths (no torch)."""
+
+    def evaluate(self, query: EmbeddedSet, gallery: EmbeddedSet) -> RetrievalMetrics:
+        q, g = query.features.values, gallery.features.values
+        dist = (q**2).sum(1)[:, None] + (g**2).sum(1)[None, :] - 2 * q @ g.T
+        return rank_metrics(dist, query.pids, gallery.pids, query.camids, gallery.camids, max_rank=5)
