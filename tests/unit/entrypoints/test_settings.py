@@ -1,0 +1,93 @@
+"""Profiles: every shipped profile loads; every kind of mistake is one line naming its path."""
+
+from __future__ import annotations
+
+import pytest
+
+from reidkit.domain.errors import ProfileError
+from reidkit.entrypoints.settings import (
+    DbscanSettings,
+    KMeansSettings,
+    MarketFolders,
+    SgdSettings,
+    available_profiles,
+    load_profile,
+)
+
+
+@pytest.mark.parametrize("name", ["strong_baseline", "demo"])
+def test_shipped_profiles_load(name):
+    assert name in available_profiles()
+    profile = load_profile(name)
+    assert profile.name == name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["pseudo_labeler.epss=0.5"], "extra fields found (epss) @ profile.pseudo_labeler"),
+        (["pseudo_labeler.kind=dbscn"], "kind must be one of ['dbscan', 'infomap', 'kmeans'], got 'dbscn' @ profile.pseudo_labeler"),
+        (["pseudo_labeler.eps=x"], "expected float, got str 'x' @ profile.pseudo_labeler.eps"),
+        (["pseudo_labeler.eps=-1"], "'eps' must be > 0.0: -1.0 @ profile.pseudo_labeler"),
+        (["train.epochs=1.5"], "expected int, got float 1.5 @ profile.train.epochs"),
+        (["eval.normalize=1"], "expected bool, got int 1 @ profile.eval.normalize"),
+        (["model.backbone=resnet7"], "must be one of ['resnet18', 'resnet34', 'resnet50', 'resnet101'], got 'resnet7' @ profile.model.backbone"),
+        (["scheduler.milestones=[5, 3]"], "'milestones' must be increasing epoch numbers >= 0: [5, 3] @ profile.scheduler"),
+        (["typo.x=1"], "extra fields found (typo) @ profile"),
+        (["data.kind=market", "data.roots.source='/d'"], "eval.domains names 'target', but data.roots has only ['source'] @ profile"),
+    ],
+)  # fmt: skip
+def test_each_mistake_is_one_line_naming_its_path(overrides, message):
+    with pytest.raises(ProfileError) as info:
+        load_profile("strong_baseline", overrides)
+    assert str(info.value) == message
+
+
+def test_several_mistakes_are_reported_together():
+    with pytest.raises(ProfileError) as info:
+        load_profile(None, ["model.backbne=resnet18", "train.epochs=0"])
+    assert str(info.value).splitlines() == [
+        "extra fields found (backbne) @ profile.model",
+        "'epochs' must be >= 1: 0 @ profile.train",
+    ]
+
+
+def test_overrides_parse_toml_values_and_switch_kinds_afresh():
+    profile = load_profile(
+        "strong_baseline",
+        ["optimizer.kind=sgd", "optimizer.lr=0.05", "pseudo_labeler.kind=kmeans", "pseudo_labeler.num_clusters=12"],
+    )
+    assert profile.optimizer == SgdSettings(lr=0.05)
+    assert profile.pseudo_labeler == KMeansSettings(num_clusters=12)
+
+
+def test_market_folders_by_override():
+    profile = load_profile(
+        "demo", ["data.kind=market", "data.roots.source=/a", "data.roots.target=/b"]
+    )
+    assert profile.data == MarketFolders(roots={"source": "/a", "target": "/b"})
+
+
+def test_defaults_without_a_profile():
+    assert load_profile(None).pseudo_labeler == DbscanSettings()
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("nope", "unknown profile 'nope'; available: "), ("/no/such.toml", "profile file not found: /no/such.toml")],
+)
+def test_missing_profiles(ref, message):
+    with pytest.raises(ProfileError, match=message.replace("(", r"\(")):
+        load_profile(ref)
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[model\n")
+    with pytest.raises(ProfileError, match="bad.toml is not valid TOML"):
+        load_profile(str(path))
+
+
+def test_bad_set_syntax():
+    with pytest.raises(ProfileError, match="--set expects section.key=value, got 'model.backbone'"):
+        load_profile(None, ["model.backbone"])
