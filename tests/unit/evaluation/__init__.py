@@ -1,0 +1,1 @@
+"""Ranking maths, distances, the ranking evaluator and feature files."""

@@ -1,0 +1,104 @@
+"""RankingEvaluator: the Evaluator port over pairwise_distance and rank_metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidkit.adapters.evaluation.distances import pairwise_distance
+from reidkit.adapters.evaluation.evaluator import EvaluationTiming, RankingEvaluator
+from reidkit.domain.ports import Evaluator
+from reidkit.domain.ranking import rank_metrics
+from reidkit.domain.types import EmbeddedSet, FeatureMatrix
+
+
+@pytest.fixture
+def sets():
+    """12 identities seen by 3 cameras, features = identity centre + noise (a decent model)."""
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((12, 8))
+    q_pids, g_pids = rng.integers(0, 12, 30), rng.integers(0, 12, 90)
+
+    def embedded(pids):
+        features = centres[pids] * rng.uniform(0.5, 2.0, (len(pids), 1)) + 0.6 * rng.standard_normal((len(pids), 8))
+        return EmbeddedSet(FeatureMatrix(features), pids, rng.integers(0, 3, len(pids)))
+
+    return embedded(q_pids), embedded(g_pids)
+
+
+def expected(query, gallery, metric, max_rank=50):
+    d = pairwise_distance(query.features.values, gallery.features.values, metric)
+    return rank_metrics(d, query.pids, gallery.pids, query.camids, gallery.camids, max_rank=max_rank)
+
+
+def test_satisfies_the_evaluator_port():
+    assert isinstance(RankingEvaluator(), Evaluator)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_scores_the_ranking_of_its_metric(sets, metric):
+    query, gallery = sets
+    got = RankingEvaluator(metric=metric, max_rank=10).evaluate(query, gallery)
+    assert got.as_dict() == expected(query, gallery, metric, max_rank=10).as_dict()
+    assert len(got.cmc) == 10 and got.num_queries == 30
+    assert got.mAP > 0.3  # the features carry identity: far above chance
+
+
+def test_euclidean_and_squared_euclidean_rank_alike(sets):
+    query, gallery = sets
+    plain = RankingEvaluator(metric="euclidean").evaluate(query, gallery)
+    squared = RankingEvaluator(metric="sqeuclidean").evaluate(query, gallery)
+    assert plain.as_dict() == squared.as_dict()
+
+
+def test_normalize_makes_euclidean_rank_like_cosine(sets):
+    query, gallery = sets
+    raw = RankingEvaluator(metric="euclidean").evaluate(query, gallery)
+    normalized = RankingEvaluator(metric="euclidean", normalize=True).evaluate(query, gallery)
+    cosine = RankingEvaluator(metric="cosine").evaluate(query, gallery)
+    assert normalized.mAP == pytest.approx(cosine.mAP, abs=1e-9)
+    assert normalized.cmc == pytest.approx(cosine.cmc, abs=1e-9)
+    assert raw.mAP != pytest.approx(cosine.mAP, abs=1e-6)  # the fixture's scales do matter
+
+
+def test_timed_evaluate_reports_each_phase(sets):
+    metrics, timing = RankingEvaluator().timed_evaluate(*sets)
+    assert isinstance(timing, EvaluationTiming)
+    assert timing.distance_s > 0 and timing.metrics_s > 0 and timing.rerank_s >= 0
+    assert timing.total_s == pytest.approx(timing.distance_s + timing.rerank_s + timing.metrics_s)
+    assert metrics.as_dict() == RankingEvaluator().evaluate(*sets).as_dict()
+
+
+def test_reranker_gets_the_three_matrices_and_its_output_is_ranked(sets):
+    query, gallery = sets
+    calls = []
+
+    def reverse(q_g, q_q, g_g):
+        calls.append((q_g.shape, q_q.shape, g_g.shape, float(np.diag(q_q).max()), float(np.diag(g_g).max())))
+        return -q_g  # the worst possible ranking, to see that it is the one scored
+
+    metrics = RankingEvaluator(metric="cosine", reranker=reverse).evaluate(query, gallery)
+    assert calls == [((30, 90), (30, 30), (90, 90), pytest.approx(0, abs=1e-5), pytest.approx(0, abs=1e-5))]
+    d = -pairwise_distance(query.features.values, gallery.features.values, "cosine")
+    assert metrics.as_dict() == rank_metrics(d, query.pids, gallery.pids, query.camids, gallery.camids).as_dict()
+
+
+def test_reranker_returning_the_wrong_shape_is_reported(sets):
+    with pytest.raises(ValueError, match=r"reranker returned shape \(2, 2\), expected \(30, 90\)"):
+        RankingEvaluator(reranker=lambda q_g, q_q, g_g: np.zeros((2, 2))).evaluate(*sets)
+
+
+def test_mismatched_feature_dimensions_are_reported(sets):
+    query, gallery = sets
+    narrow = EmbeddedSet(FeatureMatrix(gallery.features.values[:, :4]), gallery.pids, gallery.camids)
+    with pytest.raises(ValueError, match="dimension 8 but gallery features 4"):
+        RankingEvaluator().evaluate(query, narrow)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"metric": "l1"}, "metric must be one of"), ({"max_rank": 0}, "max_rank must be"), ({"chunk_rows": -1}, "chunk_rows must be")],
+)
+def test_bad_settings_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RankingEvaluator(**kwargs)

@@ -1,0 +1,183 @@
+"""rank_metrics: hand-worked cases, the protocol's edge cases, and agreement of its strategies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reidkit.domain.ranking import rank_metrics
+
+# Query 0 (pid 1, cam 0) against six gallery items. Sorted by distance:
+#   g0 pid1 cam0 0.1  junk (same pid, same camera): removed
+#   g1 pid2 cam1 0.2  miss                     -> filtered position 1
+#   g2 pid1 cam1 0.3  match                    -> 2
+#   g3 pid3 cam0 0.4  miss                     -> 3
+#   g4 pid1 cam2 0.5  match                    -> 4
+#   g5 pid2 cam2 0.6  miss                     -> 5
+# AP = (1/2 + 2/4) / 2 = 0.5, INP = 2/4 = 0.5, first hit at rank 2.
+# Query 1 (pid 2, cam 1): g1 (0.05) is junk, g5 (0.1) is its only match, at rank 1: AP = INP = 1.
+G_PIDS = np.array([1, 2, 1, 3, 1, 2])
+G_CAMS = np.array([0, 1, 1, 0, 2, 2])
+ROW_Q0 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+ROW_Q1 = [0.5, 0.05, 0.4, 0.3, 0.2, 0.1]
+
+
+def reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=50):
+    """The protocol written the obvious way: one stable sort and one Python pass per query."""
+    aps, inps, cmcs = [], [], []
+    for i in range(distmat.shape[0]):
+        order = np.argsort(distmat[i], kind="stable")
+        keep = ~((g_pids[order] == q_pids[i]) & (g_cams[order] == q_cams[i]))
+        hits = np.flatnonzero((g_pids[order] == q_pids[i])[keep])
+        if hits.size == 0:
+            continue
+        aps.append(np.mean(np.arange(1, hits.size + 1) / (hits + 1)))
+        inps.append(hits.size / (hits[-1] + 1))
+        cmcs.append(np.arange(max_rank) >= hits[0])
+    return np.mean(aps), np.mean(inps), np.mean(cmcs, axis=0), len(aps)
+
+
+def test_hand_computed_single_query():
+    m = rank_metrics(np.array([ROW_Q0]), [1], G_PIDS, [0], G_CAMS, max_rank=5)
+    assert m.mAP == pytest.approx(0.5)
+    assert m.mINP == pytest.approx(0.5)
+    assert m.cmc == (0.0, 1.0, 1.0, 1.0, 1.0)
+    assert (m.num_queries, m.num_valid_queries) == (1, 1)
+
+
+def test_hand_computed_two_queries_are_averaged():
+    m = rank_metrics(np.array([ROW_Q0, ROW_Q1]), [1, 2], G_PIDS, [0, 1], G_CAMS, max_rank=3)
+    assert m.mAP == pytest.approx(0.75)
+    assert m.mINP == pytest.approx(0.75)
+    assert m.cmc == (0.5, 1.0, 1.0)
+
+
+def test_same_pid_same_camera_items_are_removed_not_just_ignored():
+    # With the junk g0 kept as a miss, the matches would sit at ranks 3 and 5.
+    m = rank_metrics(np.array([ROW_Q0]), [1], G_PIDS, [0], G_CAMS, max_rank=5)
+    assert m.rank(1) == 0.0 and m.rank(2) == 1.0
+    # A query from another camera (cam 5) sees g0 as a true match at rank 1: AP = (1 + 2/3 + 3/5)/3.
+    m = rank_metrics(np.array([ROW_Q0]), [1], G_PIDS, [5], G_CAMS, max_rank=5)
+    assert m.mAP == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert m.mINP == pytest.approx(3 / 5)
+
+
+def test_queries_without_a_valid_match_are_counted_but_not_averaged():
+    # Query 2 has an identity absent from the gallery; query 3's only gallery item is junk (g3 pid 3 cam 0).
+    distmat = np.array([ROW_Q0, ROW_Q1, ROW_Q0, ROW_Q0])
+    m = rank_metrics(distmat, [1, 2, 9, 3], G_PIDS, [0, 1, 0, 0], G_CAMS, max_rank=3)
+    assert (m.num_queries, m.num_valid_queries) == (4, 2)
+    assert m.mAP == pytest.approx(0.75) and m.cmc == (0.5, 1.0, 1.0)
+
+
+def test_no_valid_query_raises_one_line_error():
+    with pytest.raises(ValueError, match="none of the 2 queries has a match") as info:
+        rank_metrics(np.array([ROW_Q0, ROW_Q0]), [9, 3], G_PIDS, [0, 0], G_CAMS)
+    assert "\n" not in str(info.value)
+
+
+def test_ties_go_to_the_lower_gallery_index():
+    distmat = np.array([[1.0, 1.0]])
+    miss_first = rank_metrics(distmat, [1], [2, 1], [0], [1, 1], max_rank=2)
+    match_first = rank_metrics(distmat, [1], [1, 2], [0], [1, 1], max_rank=2)
+    assert miss_first.mAP == 0.5 and miss_first.cmc == (0.0, 1.0)
+    assert match_first.mAP == 1.0 and match_first.cmc == (1.0, 1.0)
+
+
+def test_ties_with_junk_and_among_matches_follow_the_stable_order():
+    # All four at the same distance: order g0 junk, g1 match, g2 miss, g3 match -> filtered 1, 3.
+    m = rank_metrics(np.zeros((1, 4)), [1], [1, 1, 2, 1], [0], [0, 1, 1, 2], max_rank=3)
+    assert m.mAP == pytest.approx((1 + 2 / 3) / 2)
+    assert m.mINP == pytest.approx(2 / 3)
+
+
+def test_cmc_is_padded_with_its_last_value_past_the_gallery_size():
+    m = rank_metrics(np.array([ROW_Q0]), [1], G_PIDS, [0], G_CAMS, max_rank=50)
+    assert len(m.cmc) == 50
+    assert m.cmc[1:] == (1.0,) * 49
+    assert m.rank(100) == 1.0
+
+
+def test_match_beyond_max_rank_leaves_cmc_at_zero():
+    distmat = np.arange(10, dtype=np.float64)[None, :]
+    m = rank_metrics(distmat, [1], [0] * 9 + [1], [0], [1] * 10, max_rank=3)
+    assert m.cmc == (0.0, 0.0, 0.0)
+    assert m.mAP == pytest.approx(0.1) and m.mINP == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_the_per_query_reference_on_random_tie_heavy_data(seed):
+    rng = np.random.default_rng(seed)
+    num_q, num_g = 37, 211
+    q_pids, g_pids = rng.integers(0, 9, num_q), rng.integers(0, 12, num_g)
+    q_cams, g_cams = rng.integers(0, 3, num_q), rng.integers(0, 3, num_g)
+    # Few distinct values: ties everywhere, between matches, misses and junk alike.
+    distmat = rng.integers(0, 7, (num_q, num_g)).astype(np.float32) if seed % 2 else rng.random((num_q, num_g))
+    want_ap, want_inp, want_cmc, want_valid = reference(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=20)
+    for method in ("count", "sort", "auto"):
+        m = rank_metrics(distmat, q_pids, g_pids, q_cams, g_cams, max_rank=20, method=method, chunk_rows=8)
+        assert m.mAP == pytest.approx(want_ap, abs=1e-12), method
+        assert m.mINP == pytest.approx(want_inp, abs=1e-12), method
+        np.testing.assert_allclose(m.cmc, want_cmc, atol=1e-12)
+        assert m.num_valid_queries == want_valid
+
+
+def test_chunking_and_threads_do_not_change_the_result():
+    rng = np.random.default_rng(7)
+    distmat = rng.integers(0, 50, (101, 300)).astype(np.float64)
+    labels = (rng.integers(0, 20, 101), rng.integers(0, 20, 300), rng.integers(0, 4, 101), rng.integers(0, 4, 300))
+    whole = rank_metrics(distmat, *labels, chunk_rows=1000, workers=1)
+    for chunk_rows, workers in ((1, 1), (7, 2), (33, 3), (101, 4)):
+        part = rank_metrics(distmat, *labels, chunk_rows=chunk_rows, workers=workers)
+        assert part.as_dict() == whole.as_dict()
+
+
+def test_count_path_survives_many_selected_items():
+    # An uninformative ranking: the last match sits near the end, so nearly the whole row is compared.
+    rng = np.random.default_rng(3)
+    distmat = rng.random((40, 3000))
+    labels = (rng.integers(0, 5, 40), rng.integers(0, 5, 3000), rng.integers(0, 2, 40), rng.integers(0, 2, 3000))
+    a = rank_metrics(distmat, *labels, method="count")
+    b = rank_metrics(distmat, *labels, method="sort")
+    assert a.as_dict() == b.as_dict()
+
+
+def test_float32_and_float64_rank_alike_and_inputs_are_not_modified():
+    rng = np.random.default_rng(5)
+    distmat = rng.random((20, 50)).astype(np.float32)
+    before = distmat.copy()
+    labels = (rng.integers(0, 4, 20), rng.integers(0, 4, 50), rng.integers(0, 2, 20), rng.integers(0, 2, 50))
+    m32 = rank_metrics(distmat, *labels)
+    m64 = rank_metrics(distmat.astype(np.float64), *labels)
+    assert m32.as_dict() == m64.as_dict()
+    np.testing.assert_array_equal(distmat, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"distmat": np.zeros(6)}, ValueError, "distmat must be 2-D"),
+        ({"distmat": np.zeros((1, 6), dtype=np.int64)}, TypeError, "floating-point"),
+        ({"distmat": [ROW_Q0]}, TypeError, "numpy array"),
+        ({"distmat": np.zeros((0, 6))}, ValueError, "empty"),
+        ({"g_pids": G_PIDS[:5]}, ValueError, r"g_pids must have shape \(6,\)"),
+        ({"q_camids": [0.0]}, TypeError, "q_camids must hold integers"),
+        ({"max_rank": 0}, ValueError, "max_rank"),
+        ({"chunk_rows": 0}, ValueError, "chunk_rows"),
+        ({"workers": 0}, ValueError, "workers"),
+        ({"method": "fast"}, ValueError, "method"),
+        ({"distmat": np.array([[0.1, np.nan, 0.3, 0.4, 0.5, 0.6]])}, ValueError, "NaN"),
+    ],
+)
+def test_bad_inputs_raise_naming_the_culprit(kwargs, error, message):
+    args = {
+        "distmat": np.array([ROW_Q0]),
+        "q_pids": [1],
+        "g_pids": G_PIDS,
+        "q_camids": [0],
+        "g_camids": G_CAMS,
+    }
+    args.update(kwargs)
+    positional = [args.pop(k) for k in ("distmat", "q_pids", "g_pids", "q_camids", "g_camids")]
+    with pytest.raises(error, match=message):
+        rank_metrics(*positional, **args)
