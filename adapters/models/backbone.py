@@ -1,0 +1,157 @@
+"""ReidNet: trunk -> global pooling -> optional embedding FC -> BNNeck -> classifier.
+
+This is the BoT ("Bag of Tricks", Luo et al. 2019) strong-baseline head: the triplet loss sees
+the features before the BatchNorm neck, the classifier sees them after it, and test-time
+retrieval uses the post-neck features.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reidkit.adapters.models.pooling import build_pooling
+from reidkit.adapters.models.trunk import build_resnet_trunk
+from reidkit.adapters.models.weights import load_pretrained
+
+log = logging.getLogger(__name__)
+
+
+class ReidOutput(NamedTuple):
+    """Train-mode output. ``logits`` is None while the model has no classifier (0 classes)."""
+
+    features: torch.Tensor
+    logits: torch.Tensor | None
+
+
+class ReidNet(nn.Module):
+    """A re-ID network around any trunk that maps images to a (N, C, H, W) map.
+
+    Train mode returns :class:`ReidOutput`; eval mode returns the (N, D) retrieval embedding:
+    post-BNNeck features when ``bnneck`` else the pooled (or embedded) features.
+    """
+
+    def __init__(
+        self,
+        trunk: nn.Module,
+        trunk_channels: int,
+        *,
+        num_classes: int,
+        pooling: nn.Module,
+        bnneck: bool = True,
+        dropout: float = 0.0,
+        embedding_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        if trunk_channels < 1:
+            raise ValueError(f"trunk_channels must be >= 1, got {trunk_channels}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if embedding_dim < 0:
+            raise ValueError(f"embedding_dim must be >= 0 (0 = no embedding layer), got {embedding_dim}")
+        self.trunk = trunk
+        self.pool = pooling
+        self.embedding = _embedding_layer(trunk_channels, embedding_dim) if embedding_dim else nn.Identity()
+        self.feature_dim = embedding_dim or trunk_channels
+        self.neck = _bnneck(self.feature_dim) if bnneck else None
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.classifier = _classifier(self.feature_dim, num_classes) if num_classes else None
+
+    @property
+    def num_classes(self) -> int:
+        return 0 if self.classifier is None else int(self.classifier.out_features)
+
+    def forward(self, images: torch.Tensor) -> ReidOutput | torch.Tensor:
+        features = self.embedding(self.pool(self.trunk(images)))
+        neck = self.neck(features) if self.neck is not None else features
+        if not self.training:
+            return neck
+        logits = self.classifier(self.dropout(neck)) if self.classifier is not None else None
+        return ReidOutput(features=features, logits=logits)
+
+    def reset_classifier(
+        self, num_classes: int, init_weights: torch.Tensor | None = None, *, normalize: bool = True
+    ) -> None:
+        """Replaces the classifier with a fresh ``num_classes``-way one.
+
+        ``init_weights`` (num_classes, feature_dim), e.g. cluster centroids, become its rows,
+        L2-normalised unless ``normalize`` is False (normalising twice changes nothing). The old
+        classifier's parameters are gone: rebuild the optimizer afterwards.
+        """
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        reference = next(self.parameters())
+        if num_classes == 0:
+            if init_weights is not None:
+                raise ValueError("init_weights given for a classifier with 0 classes")
+            self.classifier = None
+            return
+        classifier = _classifier(self.feature_dim, num_classes).to(reference.device, reference.dtype)
+        if init_weights is not None:
+            expected = (num_classes, self.feature_dim)
+            if tuple(init_weights.shape) != expected:
+                raise ValueError(f"init_weights must have shape {expected}, got {tuple(init_weights.shape)}")
+            weights = init_weights.detach().to(reference.device, reference.dtype)
+            with torch.no_grad():
+                classifier.weight.copy_(F.normalize(weights, dim=1) if normalize else weights)
+        self.classifier = classifier
+
+
+def _embedding_layer(in_features: int, out_features: int) -> nn.Linear:
+    layer = nn.Linear(in_features, out_features)
+    # He init (fan_out) as BoT uses for its linear layers, zero bias.
+    nn.init.kaiming_normal_(layer.weight, a=0, mode="fan_out")
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _bnneck(dim: int) -> nn.BatchNorm1d:
+    neck = nn.BatchNorm1d(dim)
+    nn.init.ones_(neck.weight)
+    nn.init.zeros_(neck.bias)
+    # BoT freezes the neck's shift at zero: a bias would move the features away from the origin,
+    # which hurts the cosine/euclidean retrieval done on them.
+    neck.bias.requires_grad_(False)
+    return neck
+
+
+def _classifier(in_features: int, num_classes: int) -> nn.Linear:
+    # Bias-free with a tiny normal init (std 0.001), as in BoT: logits start near zero so the
+    # first cross-entropy gradients are not dominated by a random head.
+    layer = nn.Linear(in_features, num_classes, bias=False)
+    nn.init.normal_(layer.weight, std=0.001)
+    return layer
+
+
+def build_reid_model(
+    backbone: str,
+    *,
+    num_classes: int,
+    last_stride: int = 1,
+    pooling: str = "avg",
+    bnneck: bool = True,
+    dropout: float = 0.0,
+    embedding_dim: int = 0,
+    pretrained: str | None = None,
+) -> ReidNet:
+    """A ResNet ReidNet; ``pretrained`` is a local torchvision-format state dict for the trunk
+    (None or "" = random initialisation; nothing is ever downloaded)."""
+    trunk = build_resnet_trunk(backbone, last_stride=last_stride)
+    if pretrained:
+        report = load_pretrained(trunk, pretrained)
+        log.info("pretrained %s: %s", backbone, report.summary())
+    return ReidNet(
+        trunk,
+        trunk.out_channels,
+        num_classes=num_classes,
+        pooling=build_pooling(pooling),
+        bnneck=bnneck,
+        dropout=dropout,
+        embedding_dim=embedding_dim,
+    )

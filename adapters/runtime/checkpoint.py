@@ -1,0 +1,300 @@
+"""TorchCheckpointer: atomic, checksummed checkpoints that resume a run exactly.
+
+Layout of the checkpoint folder::
+
+    epoch_0007.pt          torch.save of {"format", "progress", "components"}
+    epoch_0007.pt.sha256   "<hex digest>  epoch_0007.pt" (``sha256sum -c`` format), written last
+    best.pt(.sha256)       the checkpoint with the best score so far (a hard link when possible)
+    latest                 the name of the newest checkpoint, for people and scripts
+
+Every file is written to a temporary file in the same folder, fsynced and renamed over its
+target, so a crash leaves either the old file or the new one, never half of one. A checkpoint
+without its checksum, or whose bytes do not match it, is skipped in favour of the previous one.
+Everything is read with ``weights_only=True``: a file that needs full unpickling (which can run
+arbitrary code) is refused, so components must save tensors and plain Python containers only;
+numpy values are converted to tensors and Python scalars on the way in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import pickle
+import re
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from reidkit.domain.errors import CheckpointError
+from reidkit.domain.ports import Stateful
+from reidkit.domain.types import TrainingProgress
+
+log = logging.getLogger(__name__)
+
+FORMAT = "reidkit-checkpoint-1"
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.pt")
+_TEMP_FILE = re.compile(r"\.(epoch_\d+\.pt|best\.pt|latest)(\.sha256)?\..*\.tmp")
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.Size)
+_CONTAINERS = (dict, OrderedDict, list, tuple, set)
+
+
+class _Unusable(CheckpointError):
+    """A checkpoint file that is damaged or incomplete (restore falls back past it)."""
+
+
+class TorchCheckpointer:
+    """Implements the Checkpointer port over ``components`` (name -> anything with
+    ``state_dict()``/``load_state_dict()``), keeping the newest ``keep`` epochs plus the best."""
+
+    def __init__(self, directory: str | Path, components: Mapping[str, Stateful], *, keep: int = 2) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        if not components:
+            raise ValueError("TorchCheckpointer needs at least one component to save")
+        for name, component in components.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"component names must be non-empty strings, got {name!r}")
+            if not (callable(getattr(component, "state_dict", None)) and callable(getattr(component, "load_state_dict", None))):
+                raise TypeError(f"component {name!r} ({type(component).__name__}) lacks state_dict/load_state_dict")
+        self.directory = Path(directory)
+        self.components = dict(components)
+        self.keep = keep
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def save(self, progress: TrainingProgress, *, is_best: bool) -> None:
+        payload = {
+            "format": FORMAT,
+            "progress": _progress_to_plain(progress),
+            "components": {name: _plain(c.state_dict(), name) for name, c in self.components.items()},
+        }
+        data = _serialize(payload)
+        digest = hashlib.sha256(data).hexdigest()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"epoch_{progress.epochs_done:04d}.pt"
+        path = self.directory / name
+        atomic_write_bytes(path, data)
+        # The checksum is written after the data: a crash in between leaves a checkpoint without
+        # one, which restore() treats as unfinished.
+        atomic_write_bytes(_sidecar(path), f"{digest}  {name}\n".encode())
+        if is_best:
+            _publish_copy(path, self.directory / "best.pt")
+            atomic_write_bytes(_sidecar(self.directory / "best.pt"), f"{digest}  best.pt\n".encode())
+        atomic_write_bytes(self.directory / "latest", f"{name}\n".encode())
+        self._prune()
+
+    def _prune(self) -> None:
+        for stale in self._epoch_files()[self.keep :]:
+            stale.unlink(missing_ok=True)
+            _sidecar(stale).unlink(missing_ok=True)
+        # Temporary files a killed process left behind (ours are never left by a live one).
+        for entry in self.directory.iterdir():
+            if _TEMP_FILE.fullmatch(entry.name):
+                entry.unlink(missing_ok=True)
+
+    def _epoch_files(self) -> list[Path]:
+        """Epoch checkpoints, newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := _EPOCH_FILE.fullmatch(p.name))]
+        return [path for _, path in sorted(found, reverse=True)]
+
+    # -- restoring ---------------------------------------------------------------------------
+
+    def restore(self) -> TrainingProgress | None:
+        candidates = self._epoch_files()
+        if not candidates:
+            return None
+        problems = []
+        for path in candidates:
+            try:
+                payload = read_checkpoint(path)
+            except _Unusable as err:
+                problems.append(str(err))
+                log.warning("%s; falling back to an older checkpoint", err)
+                continue
+            self._load_components(path, payload["components"])
+            progress = _progress_from_plain(payload["progress"], path)
+            log.info("resumed from %s after %d epoch(s)", path, progress.epochs_done)
+            return progress
+        raise CheckpointError(f"no usable checkpoint in {self.directory}: {'; '.join(problems)}")
+
+    def _load_components(self, path: Path, states: Mapping[str, Any]) -> None:
+        missing = sorted(set(self.components) - set(states))
+        if missing:
+            raise CheckpointError(f"{path} lacks component(s) {', '.join(missing)} (it has {', '.join(sorted(states))})")
+        extra = sorted(set(states) - set(self.components))
+        if extra:
+            log.warning("checkpoint %s holds component(s) %s that this run does not use", path, ", ".join(extra))
+        for name, component in self.components.items():
+            try:
+                component.load_state_dict(states[name])
+            except Exception as err:  # noqa: BLE001 - a mismatched component raises anything
+                raise CheckpointError(f"{path}: component {name!r} does not fit this run: {_first_line(err)}") from err
+
+
+# -- single files ------------------------------------------------------------------------------
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The verified payload of one checkpoint file; CheckpointError when it is damaged, unfinished,
+    not a reidkit checkpoint, or would need full unpickling."""
+    path = Path(path)
+    digest = _read_digest(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _Unusable(f"{path} cannot be read: {err.strerror or err}") from err
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise _Unusable(f"{path} does not match its checksum (truncated or modified)")
+    payload = _deserialize(data, path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a reidkit checkpoint (no {FORMAT!r} marker)")
+    if not isinstance(payload.get("components"), dict) or not isinstance(payload.get("progress"), dict):
+        raise CheckpointError(f"{path} is a malformed reidkit checkpoint (components/progress missing)")
+    return payload
+
+
+def _read_digest(path: Path) -> str:
+    sidecar = _sidecar(path)
+    try:
+        text = sidecar.read_text(encoding="ascii").split()
+    except FileNotFoundError as err:
+        raise _Unusable(f"{path} has no checksum file {sidecar.name} (its save was interrupted)") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise _Unusable(f"{path} has an unreadable checksum file {sidecar.name}") from err
+    if not text or not re.fullmatch(r"[0-9a-f]{64}", text[0]):
+        raise _Unusable(f"{path} has a malformed checksum file {sidecar.name}")
+    return text[0]
+
+
+def _deserialize(data: bytes, path: Path) -> Any:
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():
+            # Not a disallowed class (weights_only names those "globals"): the bytes are garbage.
+            raise _Unusable(f"{path} cannot be decoded (not a torch archive)") from err
+        raise CheckpointError(
+            f"{path} needs full unpickling (objects beyond tensors and plain containers), which could "
+            "run arbitrary code; refusing to load it"
+        ) from err
+    except Exception as err:  # noqa: BLE001 - torch reports a damaged archive as several types
+        raise _Unusable(f"{path} cannot be decoded: {_first_line(err)}") from err
+
+
+def export_model(path: str | Path, model: nn.Module) -> None:
+    """Writes the model's plain state dict (CPU tensors) atomically, for inference or fine-tuning."""
+    path = Path(path)
+    state = OrderedDict((name, tensor.detach().cpu()) for name, tensor in model.state_dict().items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, _serialize(state))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` via a same-folder temporary file, fsync and rename."""
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, and only a hardening.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _publish_copy(source: Path, target: Path) -> None:
+    """Puts a copy of ``source`` at ``target`` atomically (a hard link when the disk allows it)."""
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _serialize(payload: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# -- plain data ------------------------------------------------------------------------------
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with numpy converted, checked to be loadable with ``weights_only=True``; the
+    error names the offending entry at save time rather than at resume time."""
+    if isinstance(value, torch.Tensor) or type(value) in _SCALARS:
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value, copy=True))
+    if isinstance(value, np.generic):
+        return value.item()
+    if type(value) in (dict, OrderedDict):
+        return type(value)((_plain(k, f"{where} key"), _plain(v, f"{where}.{k}")) for k, v in value.items())
+    if type(value) in _CONTAINERS:
+        return type(value)(_plain(v, f"{where}[{i}]") for i, v in enumerate(value))
+    raise CheckpointError(
+        f"cannot checkpoint {where}: {type(value).__module__}.{type(value).__qualname__} is not a tensor "
+        "or plain Python value, so it could not be loaded back safely"
+    )
+
+
+def _progress_to_plain(progress: TrainingProgress) -> dict:
+    return {
+        "epochs_done": int(progress.epochs_done),
+        "best_score": float(progress.best_score),
+        "history": [[int(e), str(name), float(score)] for e, name, score in progress.history],
+    }
+
+
+def _progress_from_plain(plain: Mapping[str, Any], path: Path) -> TrainingProgress:
+    try:
+        return TrainingProgress(
+            epochs_done=int(plain["epochs_done"]),
+            best_score=float(plain["best_score"]),
+            history=tuple((int(e), str(name), float(score)) for e, name, score in plain["history"]),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} has malformed progress: {_first_line(err)}") from err

@@ -1,0 +1,129 @@
+"""SupervisedStep: one optimisation step of ID (cross-entropy) + batch-hard triplet training."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.domain.types import StepReport
+
+
+class EpochSchedule(Protocol):
+    """A learning-rate schedule that can be put at any epoch (see WarmupSchedule)."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> Any: ...
+
+
+class SupervisedStep:
+    """Implements ``TrainingStep[dict]`` on batches ``{"image": (N,3,H,W), "label": (N,), ...}``.
+
+    The model must return an object with ``features`` (for the triplet loss) and ``logits`` (for
+    cross-entropy) in train mode, as ReidNet does. ``amp`` autocasts the forward pass to bfloat16
+    on CPU and to float16 on CUDA, where a GradScaler guards the float16 gradients against
+    underflow (bfloat16 has float32's range and needs none).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        scheduler: EpochSchedule | None = None,
+        cross_entropy: nn.Module | None = None,
+        ce_weight: float = 1.0,
+        triplet: nn.Module | None = None,
+        triplet_weight: float = 1.0,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if cross_entropy is None and triplet is None:
+            raise ValueError("SupervisedStep needs at least one loss: cross_entropy or triplet")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        if ce_weight < 0 or triplet_weight < 0:
+            raise ValueError(f"loss weights must be >= 0, got ce {ce_weight} and triplet {triplet_weight}")
+        self.device = torch.device(device)
+        # Module.to() swaps parameter data in place, so an optimizer built on them stays valid.
+        self.model = model.to(self.device)
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.cross_entropy, self.ce_weight = cross_entropy, float(ce_weight)
+        self.triplet, self.triplet_weight = triplet, float(triplet_weight)
+        self.amp = bool(amp)
+        self.seed = seed
+        on_cuda = self.device.type == "cuda"
+        self._amp_dtype = torch.float16 if on_cuda else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp and on_cuda else None
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.model.train()
+        if self.scheduler is not None:
+            self.scheduler.set_epoch(epoch)
+        # Dropout and any other random op of this epoch then depend on (seed, epoch) only, so a run
+        # resumed at this epoch draws exactly what an uninterrupted one would have.
+        torch.manual_seed(derive_seed(self.seed, "supervised-step", epoch))
+
+    def run(self, batch: dict) -> StepReport:
+        images = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["label"].to(self.device, non_blocking=True)
+        with torch.autocast(device_type=self.device.type, dtype=self._amp_dtype, enabled=self.amp):
+            output = self.model(images)
+        losses = self._losses(output, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = losses["total"]
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            total.backward()
+            self.optimizer.step()
+        return StepReport(
+            losses={name: value.detach() for name, value in losses.items()},
+            batch_size=int(labels.shape[0]),
+            lr=float(self.optimizer.param_groups[0]["lr"]),
+        )
+
+    def _losses(self, output: Any, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses: dict[str, torch.Tensor] = {}
+        total = torch.zeros((), device=self.device)
+        if self.cross_entropy is not None:
+            if output.logits is None:
+                raise ValueError("cross-entropy is enabled but the model has no classifier (0 classes)")
+            losses["ce"] = self.cross_entropy(output.logits, labels)
+            total = total + self.ce_weight * losses["ce"]
+        if self.triplet is not None:
+            losses["triplet"] = self.triplet(output.features, labels)
+            total = total + self.triplet_weight * losses["triplet"]
+        losses["total"] = total
+        return losses
+
+    def state_dict(self) -> dict:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = [k for k in ("model", "optimizer") if k not in state]
+        if self.scheduler is not None and "scheduler" not in state:
+            missing.append("scheduler")
+        if missing:
+            raise KeyError(f"SupervisedStep state lacks {', '.join(missing)}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        # A scaler's state is only meaningful on CUDA; resuming a GPU run on CPU drops it.
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
