@@ -1,0 +1,86 @@
+"""Reads a Market-1501 folder layout into a ``ReidDataset``.
+
+    root/bounding_box_train/0002_c1s1_000451_03.jpg   train (pids relabelled 0..n-1)
+    root/query/...                                    query (raw pids)
+    root/bounding_box_test/...                        gallery (raw pids, pid 0 = distractor)
+
+Only the file name is parsed, never the folders above it: a checkout under ``exp_7_c2/`` must not
+be read as pid 7, camera 2.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reidkit.domain.errors import DatasetError
+from reidkit.domain.types import ImageRecord, ReidDataset
+
+TRAIN_DIR = "bounding_box_train"
+QUERY_DIR = "query"
+GALLERY_DIR = "bounding_box_test"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+# \d+ after "_c" so cameras past 9 (other Market-style datasets have them) are read whole.
+_NAME = re.compile(r"^(-?\d+)_c(\d+)")
+
+
+def read_market(root: str | Path, domain: str = "") -> ReidDataset:
+    """The three splits of the Market-style dataset at ``root``; records carry ``domain``."""
+    # Absolute paths so records stay valid in workers or after a chdir.
+    base = Path(root).expanduser().absolute()
+    if not base.is_dir():
+        raise DatasetError(f"dataset root {base} does not exist or is not a folder")
+    train = _read_split(base / TRAIN_DIR, domain)
+    query = _read_split(base / QUERY_DIR, domain)
+    gallery = _read_split(base / GALLERY_DIR, domain)
+    if not {r.pid for r in query} & {r.pid for r in gallery}:
+        raise DatasetError(f"no query identity of {base / QUERY_DIR} appears in {base / GALLERY_DIR}")
+    return ReidDataset(name=domain or base.name, train=_relabel(train), query=query, gallery=gallery)
+
+
+def parse_name(name: str) -> tuple[int, int]:
+    """(pid, camid) of a Market file name; camid is 0-based. Raises ValueError on a mismatch."""
+    match = _NAME.match(name)
+    if match is None:
+        raise ValueError(f"file name {name!r} does not start with '<pid>_c<camera>'")
+    pid, cam = int(match.group(1)), int(match.group(2))
+    if cam < 1:
+        raise ValueError(f"file name {name!r} has camera {cam}; Market cameras count from 1")
+    if pid < -1:
+        raise ValueError(f"file name {name!r} has pid {pid}; only -1 (junk) may be negative")
+    return pid, cam - 1
+
+
+def _read_split(folder: Path, domain: str) -> tuple[ImageRecord, ...]:
+    if not folder.is_dir():
+        raise DatasetError(f"split folder {folder} does not exist")
+    records = []
+    # Sorted by name so the record order (and so every downstream index) is reproducible.
+    for path in sorted(_image_files(folder), key=lambda p: p.name):
+        try:
+            pid, camid = parse_name(path.name)
+        except ValueError as error:
+            raise DatasetError(f"{error} in {folder}") from None
+        if pid == -1:  # junk detections: not a person, scored as neither match nor non-match
+            continue
+        records.append(ImageRecord(path=str(path), pid=pid, camid=camid, domain=domain))
+    if not records:
+        raise DatasetError(f"split folder {folder} holds no usable images (*.jpg, *.png)")
+    return tuple(records)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return [
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
+
+
+def _relabel(records: tuple[ImageRecord, ...]) -> tuple[ImageRecord, ...]:
+    # Classifier heads need contiguous labels; sorted original order keeps the mapping stable.
+    mapping = {pid: label for label, pid in enumerate(sorted({r.pid for r in records}))}
+    return tuple(
+        ImageRecord(path=r.path, pid=mapping[r.pid], camid=r.camid, domain=r.domain) for r in records
+    )
