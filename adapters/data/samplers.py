@@ -1,0 +1,114 @@
+"""P x K identity sampler: every batch holds P distinct identities with K images each.
+
+The order of an epoch is a pure function of (seed, epoch), drawn from the sampler's own numpy
+Generator, so a resumed run replays exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+
+class IdentitySampler(Sampler[int]):
+    """Yields dataset indices, batch after batch of ``ids_per_batch`` x ``instances_per_id``.
+
+    Labels < 0 (outliers) are never sampled. An identity with fewer than K images is drawn with
+    replacement. Each identity's images are dealt out in shuffled chunks of K, so one epoch (by
+    default about as many indices as there are labelled images) shows each image about once.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[int],
+        instances_per_id: int,
+        ids_per_batch: int,
+        *,
+        seed: int,
+        num_batches: int | None = None,
+    ) -> None:
+        if instances_per_id < 1:
+            raise ValueError(f"instances_per_id must be >= 1, got {instances_per_id}")
+        if ids_per_batch < 1:
+            raise ValueError(f"ids_per_batch must be >= 1, got {ids_per_batch}")
+        if num_batches is not None and num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        self._groups = _group_by_label(labels)
+        if len(self._groups) < ids_per_batch:
+            raise ValueError(
+                f"ids_per_batch={ids_per_batch} but only {len(self._groups)} identities have labels >= 0"
+            )
+        self.instances_per_id = instances_per_id
+        self.ids_per_batch = ids_per_batch
+        self.seed = int(seed)
+        # Torchreid's epoch size: each identity contributes max(n, K) // K chunks of K.
+        chunks = sum(max(len(group), instances_per_id) // instances_per_id for group in self._groups)
+        self.num_batches = num_batches if num_batches is not None else max(1, chunks // ids_per_batch)
+        self._epoch = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.ids_per_batch * self.instances_per_id
+
+    @property
+    def num_identities(self) -> int:
+        return len(self._groups)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = int(epoch)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._epoch = int(state["epoch"])
+
+    def __len__(self) -> int:
+        return self.num_batches * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self._epoch])
+        return iter(_epoch_order(rng, self._groups, self.ids_per_batch, self.instances_per_id, self.num_batches))
+
+
+def _group_by_label(labels: Sequence[int]) -> tuple[np.ndarray, ...]:
+    values = np.asarray(labels, dtype=np.int64).reshape(-1)
+    kept = np.flatnonzero(values >= 0)
+    order = np.argsort(values[kept], kind="stable")
+    sorted_idx = kept[order]
+    _, starts = np.unique(values[sorted_idx], return_index=True)
+    return tuple(np.split(sorted_idx, starts[1:])) if sorted_idx.size else ()
+
+
+def _epoch_order(
+    rng: np.random.Generator, groups: tuple[np.ndarray, ...], p: int, k: int, num_batches: int
+) -> list[int]:
+    pools = [_deal(rng, group, k) for group in groups]
+    order: list[int] = []
+    for _ in range(num_batches):
+        remaining = np.array([len(pool) for pool in pools], dtype=np.float64)
+        if np.count_nonzero(remaining) < p:
+            # Deal the exhausted identities again, so the promised length never runs short.
+            for identity in np.flatnonzero(remaining == 0):
+                pools[identity] = _deal(rng, groups[identity], k)
+                remaining[identity] = len(pools[identity])
+        # Identities with more chunks left are drawn more often, so big ones are not starved.
+        chosen = rng.choice(len(groups), size=p, replace=False, p=remaining / remaining.sum())
+        for identity in chosen:
+            order.extend(int(i) for i in pools[identity].pop())
+    return order
+
+
+def _deal(rng: np.random.Generator, group: np.ndarray, k: int) -> list[np.ndarray]:
+    """The group shuffled into chunks of K; a short last chunk is topped up with images from the
+    full chunks (repeats within a chunk only when the group has fewer than K images)."""
+    shuffled = rng.permutation(group)
+    short = -len(shuffled) % k
+    if short:
+        full = shuffled[: len(shuffled) - (k - short)]
+        donors = full if len(full) >= short else group
+        extra = rng.choice(donors, size=short, replace=short > len(donors))
+        shuffled = np.concatenate([shuffled, extra])
+    return list(shuffled.reshape(-1, k))

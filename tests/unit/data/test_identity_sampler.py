@@ -1,0 +1,114 @@
+"""IdentitySampler: exact length, P x K batches, a pure function of (seed, epoch)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from reidkit.adapters.data.samplers import IdentitySampler
+
+# 7 identities of uneven size (one smaller than K), plus outliers that must never be drawn.
+LABELS = [0] * 9 + [1] * 2 + [2] * 5 + [-1] * 6 + [3] * 4 + [4] * 12 + [5] * 1 + [6] * 7
+
+
+def _batches(sampler: IdentitySampler) -> list[list[int]]:
+    order = list(sampler)
+    size = sampler.batch_size
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+@pytest.mark.parametrize("num_batches", [None, 1, 7, 50])
+def test_length_is_exactly_what_is_yielded(num_batches: int | None) -> None:
+    sampler = IdentitySampler(LABELS, instances_per_id=4, ids_per_batch=3, seed=0, num_batches=num_batches)
+    order = list(sampler)
+    assert len(order) == len(sampler)
+    assert len(sampler) % 12 == 0
+    if num_batches is not None:
+        assert len(sampler) == num_batches * 12
+
+
+def test_default_length_shows_each_image_about_once() -> None:
+    sampler = IdentitySampler(LABELS, instances_per_id=4, ids_per_batch=3, seed=0)
+    labelled = sum(1 for label in LABELS if label >= 0)
+    # max(n, K) // K chunks per identity: 2+1+1+1+3+1+1 = 10, so 10 // 3 = 3 batches of 12
+    assert sampler.num_batches == 3
+    assert abs(len(sampler) - labelled) <= sampler.batch_size
+
+
+def test_every_batch_is_p_distinct_ids_times_k_instances() -> None:
+    sampler = IdentitySampler(LABELS, instances_per_id=4, ids_per_batch=3, seed=5, num_batches=40)
+    for batch in _batches(sampler):
+        counts = Counter(LABELS[i] for i in batch)
+        assert len(counts) == 3
+        assert set(counts.values()) == {4}
+        assert -1 not in counts
+        # each K-run belongs to one identity (steps rely on contiguous groups)
+        runs = [batch[i : i + 4] for i in range(0, 12, 4)]
+        assert all(len({LABELS[i] for i in run}) == 1 for run in runs)
+
+
+def test_small_identities_are_drawn_with_replacement_big_ones_without() -> None:
+    sampler = IdentitySampler(LABELS, instances_per_id=4, ids_per_batch=7, seed=1, num_batches=3)
+    for batch in _batches(sampler):
+        runs = {LABELS[batch[i]]: batch[i : i + 4] for i in range(0, len(batch), 4)}
+        assert len(set(runs[5])) == 1  # one image, repeated
+        assert len(set(runs[1])) == 2  # two images, both used
+        assert len(set(runs[4])) == 4  # twelve images: no repeats within a run
+
+
+def test_same_seed_and_epoch_give_the_same_order() -> None:
+    a = IdentitySampler(LABELS, 4, 3, seed=11)
+    b = IdentitySampler(LABELS, 4, 3, seed=11)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    assert list(a) == list(b)
+    assert list(a) == list(a)  # iterating does not advance anything
+
+
+def test_epochs_and_seeds_change_the_order_and_going_back_replays() -> None:
+    sampler = IdentitySampler(LABELS, 4, 3, seed=11, num_batches=10)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert first != second
+    assert list(IdentitySampler(LABELS, 4, 3, seed=12, num_batches=10)) != first
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+
+
+def test_state_dict_round_trip_restores_the_epoch() -> None:
+    sampler = IdentitySampler(LABELS, 4, 3, seed=2)
+    sampler.set_epoch(5)
+    restored = IdentitySampler(LABELS, 4, 3, seed=2)
+    restored.load_state_dict(sampler.state_dict())
+    assert list(restored) == list(sampler)
+
+
+def test_a_long_epoch_covers_every_labelled_image() -> None:
+    sampler = IdentitySampler(LABELS, 4, 3, seed=3, num_batches=30)
+    seen = set(sampler)
+    assert seen == {i for i, label in enumerate(LABELS) if label >= 0}
+
+
+def test_global_numpy_rng_is_left_alone() -> None:
+    import numpy as np
+
+    np.random.seed(123)
+    expected = np.random.rand()
+    np.random.seed(123)
+    list(IdentitySampler(LABELS, 4, 3, seed=3))
+    assert np.random.rand() == expected
+
+
+def test_too_few_identities_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"ids_per_batch=8 but only 7 identities have labels >= 0"):
+        IdentitySampler(LABELS, 4, 8, seed=0)
+    with pytest.raises(ValueError, match=r"only 0 identities"):
+        IdentitySampler([-1, -1, -1], 2, 1, seed=0)
+
+
+@pytest.mark.parametrize(("k", "p", "n", "culprit"), [(0, 2, None, "instances_per_id"), (2, 0, None, "ids_per_batch"), (2, 2, 0, "num_batches")])
+def test_bad_sizes_name_the_argument(k: int, p: int, n: int | None, culprit: str) -> None:
+    with pytest.raises(ValueError, match=culprit):
+        IdentitySampler(LABELS, k, p, seed=0, num_batches=n)
