@@ -2,41 +2,34 @@
 
 The reference ranking is a *stable* ascending sort of each row (ties go to the lower gallery index)
 with the gallery items of the query's identity *and* camera removed ("junk"). The metrics need only
-the filtered 1-based position of each true match in that ranking:
+the filtered 0-based position of each true match in that ranking:
 
 - CMC counts the queries whose first match is within rank k,
-- AP is the mean over the matches of (hits so far) / (position),
-- mINP is (number of matches) / (position of the last match).
+- AP is the mean over the matches of (matches so far) / (1-based position),
+- mINP is (number of matches) / (1-based position of the last match).
 
-So the row is never sorted when it need not be. The position of a match is the number of gallery
-items preceding it (distance smaller, or equal with a lower index) minus the junk items preceding it.
-Only items no farther than the query's farthest match can precede a match; with a useful model they
-are a few percent of the row, and comparing them with the (few) matches is much cheaper than a
-sort ("count"). When they are many (an untrained model) a stable argsort of the chunk is cheaper
-("sort"). Both compute the same integers, so the choice never changes a result.
+So no row is sorted. The position of a match is the number of gallery items ranked before it minus
+the junk items ranked before it. A query's matches and junk are few (its identity's gallery
+images), so they are gathered and ordered directly. Only items no farther than the last match can
+precede any match; a useful model leaves a few percent of the row there. For each such item a
+vectorised binary search over the query's sorted matches finds how many matches it precedes, and
+a histogram of those answers, summed cumulatively, gives every match's count. That costs a compare
+pass over the row plus O(log matches) per selected item, against O(log G) per element for a sort;
+even for an uninformative model (everything selected) it is no slower than a stable argsort.
 
 Rows are processed in chunks (bounded memory) on a few threads: numpy releases the GIL in the
-comparisons, sorts and reductions that dominate, so the chunks really run in parallel.
+comparisons, gathers and reductions that dominate, so the chunks really run in parallel.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import NamedTuple
 
 import numpy as np
 
 from reidkit.domain.types import RetrievalMetrics
-
-Method = Literal["auto", "count", "sort"]
-
-# Measured on a 2-core x86 (AVX-512) box: one (selected item, match) pair in the count path costs
-# about a tenth of one element of a stable argsort, so "count" wins until the pairs outnumber the
-# row elements roughly ten to one. The exact crossover matters little: both are exact.
-_PAIRS_PER_SORTED_ELEMENT = 8.0
-# Upper bound on the (selected item × match) pairs materialised at once in the count path.
-_PAIR_BLOCK = 1 << 22
 
 
 def rank_metrics(
@@ -49,24 +42,21 @@ def rank_metrics(
     max_rank: int = 50,
     chunk_rows: int = 128,
     workers: int | None = None,
-    method: Method = "auto",
 ) -> RetrievalMetrics:
     """Score the ranking of ``distmat`` (Q, G; smaller = closer) under the Market-1501 protocol.
 
-    ``cmc`` has ``max_rank`` entries (the curve simply stays at its last value past the gallery
-    size). Averages run over the queries with at least one match left after junk removal;
-    ``num_queries`` still counts all of them. ``workers`` defaults to the CPU count (capped at 4);
-    ``method`` forces the counting or the sorting path (for tests and timing: results are equal).
+    ``cmc`` has ``max_rank`` entries (past the gallery size the curve stays at its last value).
+    Averages run over the queries with at least one match left after junk removal;
+    ``num_queries`` still counts all of them. ``chunk_rows`` rows are processed at a time on
+    ``workers`` threads (default: the CPU count, at most 4); neither changes any result bit.
     """
     d, qp, gp, qc, gc = _validated(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, chunk_rows)
-    if method not in ("auto", "count", "sort"):
-        raise ValueError(f"method must be 'auto', 'count' or 'sort', got {method!r}")
     num_q, num_g = d.shape
     order, start, count = _gallery_groups(gp, qp)
 
     def run(r0: int) -> _ChunkResult:
         r1 = min(r0 + chunk_rows, num_q)
-        return _chunk_positions(d[r0:r1], qc[r0:r1], start[r0:r1], count[r0:r1], order, gc, method)
+        return _chunk_positions(d[r0:r1], qc[r0:r1], start[r0:r1], count[r0:r1], order, gc)
 
     starts = range(0, num_q, chunk_rows)
     threads = _thread_count(workers, len(starts))
@@ -120,10 +110,11 @@ def _validated(
     num_q, num_g = distmat.shape
     if num_q == 0 or num_g == 0:
         raise ValueError(f"distmat is empty (shape {distmat.shape}); need queries and a gallery")
-    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
-        raise ValueError(f"max_rank must be an integer >= 1, got {max_rank!r}")
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
+    if num_g >= 2**31:
+        raise ValueError(f"distmat has {num_g} gallery columns; at most 2**31 - 1 are supported")
+    for name, value in (("max_rank", max_rank), ("chunk_rows", chunk_rows)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     labels = []
     for name, value, size in (
         ("q_pids", q_pids, num_q),
@@ -137,11 +128,11 @@ def _validated(
         if array.shape != (size,):
             raise ValueError(f"{name} must have shape ({size},) to match distmat {distmat.shape}, got {array.shape}")
         labels.append(array.astype(np.int64, copy=False))
-    # Contiguous rows make each chunk a cheap view and let the count path use flat indices.
+    # Contiguous rows make each chunk a cheap view whose flat indices map to (row, column).
     return (np.ascontiguousarray(distmat), *labels)  # type: ignore[return-value]
 
 
-def _thread_count(workers: int | None, num_chunks: int) -> int:
+def _thread_count(workers: object, num_chunks: int) -> int:
     if workers is None:
         workers = min(os.cpu_count() or 1, 4)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -165,13 +156,13 @@ def _gallery_groups(g_pids: np.ndarray, q_pids: np.ndarray) -> tuple[np.ndarray,
     return order, np.where(found, first[at], 0), np.where(found, size[at], 0)
 
 
-class _ChunkResult:
+class _ChunkResult(NamedTuple):
     """Per-query results of one chunk; ``first``/``last`` are 0-based filtered positions."""
 
-    __slots__ = ("ap", "first", "last", "npos")
-
-    def __init__(self, npos: np.ndarray, first: np.ndarray, last: np.ndarray, ap: np.ndarray) -> None:
-        self.npos, self.first, self.last, self.ap = npos, first, last, ap
+    npos: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    ap: np.ndarray
 
 
 def _chunk_positions(
@@ -181,7 +172,6 @@ def _chunk_positions(
     count: np.ndarray,
     order: np.ndarray,
     g_cams: np.ndarray,
-    method: Method,
 ) -> _ChunkResult:
     if np.isnan(d.max()):  # max propagates NaN: one pass, no temporary
         raise ValueError("distmat contains NaN; distances must be comparable")
@@ -192,12 +182,11 @@ def _chunk_positions(
         empty = np.zeros(rows, dtype=np.int64)
         return _ChunkResult(npos, empty, empty, np.zeros(rows))
 
-    preceding = _preceding_count(d, matches, method)
-    # 0-based position in the filtered ranking: items before the match that are not junk.
-    position = preceding - matches.junk_before
+    # 0-based position in the filtered ranking: items ranked before the match that are not junk.
+    position = _preceding(d, matches) - matches.junk_before
     k = np.arange(matches.width)
     present = k < npos[:, None]
-    # Padding and match-less rows hold meaningless positions (maybe -1): keep them off the divisor.
+    # Padding and match-less rows hold meaningless positions: keep them off the divisor.
     precision = np.where(present, (k + 1) / (np.maximum(position, 0) + 1.0), 0.0)
     # A left-to-right running sum read at the last match: unlike sum(), its rounding does not
     # depend on the padded width, so a query's AP is bit-identical whatever chunk it falls in.
@@ -207,18 +196,21 @@ def _chunk_positions(
     return _ChunkResult(npos, position[:, 0], last, ap)
 
 
-class _Matches:
+class _Matches(NamedTuple):
     """Each query's true matches in ranking order, padded to ``width`` columns.
 
     ``dist`` is NaN in the padding (every comparison with NaN is False, so padding never counts),
-    ``index`` is the gallery index, ``junk_before`` the junk items ranked before each match.
+    ``index`` the gallery index, ``junk_before`` the junk items ranked before each match.
     """
 
-    __slots__ = ("dist", "index", "junk_before", "npos", "width")
+    dist: np.ndarray
+    index: np.ndarray
+    junk_before: np.ndarray
+    npos: np.ndarray
 
-    def __init__(self, dist: np.ndarray, index: np.ndarray, junk_before: np.ndarray, npos: np.ndarray) -> None:
-        self.dist, self.index, self.junk_before, self.npos = dist, index, junk_before, npos
-        self.width = dist.shape[1]
+    @property
+    def width(self) -> int:
+        return int(self.dist.shape[1])
 
 
 def _matches(
@@ -255,39 +247,45 @@ def _matches(
     return _Matches(dist, index, junk_before, npos)
 
 
-def _preceding_count(d: np.ndarray, m: _Matches, method: Method) -> np.ndarray:
-    """(rows, width) int64: gallery items before each match in the stable ranking (junk included)."""
-    if method == "sort":
-        return _preceding_by_sort(d, m)
+def _preceding(d: np.ndarray, m: _Matches) -> np.ndarray:
+    """(rows, width) int64: gallery items ranked before each match (junk included)."""
     rows, num_g = d.shape
-    # No item farther than the last match can precede a match. NaN for match-less rows selects none.
+    # Nothing farther than the last match can precede a match; NaN (no match) selects nothing.
     farthest = np.take_along_axis(m.dist, np.maximum(m.npos - 1, 0)[:, None], axis=1)
     flat = np.flatnonzero(d <= farthest)
-    if method == "auto" and flat.size * m.width > _PAIRS_PER_SORTED_ELEMENT * rows * num_g:
-        return _preceding_by_sort(d, m)
-    return _preceding_by_count(d, m, flat)
+    # flat is sorted (row-major), so row boundaries are found by bisection and each item's row by
+    # run-length expansion: far cheaper than dividing every flat index by the row length.
+    bounds = np.searchsorted(flat, np.arange(rows + 1, dtype=np.int64) * num_g)
+    row = np.repeat(np.arange(rows, dtype=np.int32), np.diff(bounds))
+    value = d.ravel()[flat]
+    col = (flat - row.astype(np.int64) * num_g).astype(np.int32)
+    del flat
 
+    # Branch-free binary search for `ahead`: how many of the row's matches rank at or before the
+    # item (itself included when it is one). Matches are sorted by (distance, index), so "match k
+    # ranks at or before the item" holds for a prefix of k. The tables are NaN-padded to
+    # 2**bits - 1 columns so that every probe is in bounds and padding is never "at or before".
+    bits = m.width.bit_length()
+    span = (1 << bits) - 1
+    table_d = np.full((rows, span), np.nan, dtype=d.dtype)
+    table_d[:, : m.width] = m.dist
+    table_i = np.zeros((rows, span), dtype=np.int32)
+    table_i[:, : m.width] = m.index
+    table_d, table_i = table_d.ravel(), table_i.ravel()
+    base = row * np.int32(span) - np.int32(1)
+    ahead = np.zeros(value.size, dtype=np.int32)
+    probe = np.empty_like(ahead)
+    step = 1 << (bits - 1)
+    while step:
+        np.add(base, ahead, out=probe)
+        probe += step  # 0-based index of match number ahead + step
+        t = table_d[probe]
+        at_or_before = t < value
+        at_or_before |= (t == value) & (table_i[probe] <= col)
+        np.add(ahead, step, out=ahead, where=at_or_before)
+        step >>= 1
 
-def _preceding_by_count(d: np.ndarray, m: _Matches, flat: np.ndarray) -> np.ndarray:
-    num_g = d.shape[1]
-    values = d.ravel()[flat]
-    rows = flat // num_g
-    cols = flat - rows * num_g
-    result = np.zeros((d.shape[0], m.width), dtype=np.int64)
-    step = max(1, _PAIR_BLOCK // m.width)
-    for s in range(0, flat.size, step):
-        r, v, c = rows[s : s + step], values[s : s + step, None], cols[s : s + step, None]
-        t, ti = m.dist[r], m.index[r]
-        before = (v < t) | ((v == t) & (c < ti))
-        # r ascends (flatnonzero is row-major): sum each row's run of selected items.
-        run_start = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
-        result[r[run_start]] += np.add.reduceat(before, run_start, axis=0, dtype=np.int64)
-    return result
-
-
-def _preceding_by_sort(d: np.ndarray, m: _Matches) -> np.ndarray:
-    ranking = np.argsort(d, axis=1, kind="stable")
-    position = np.empty_like(ranking)
-    np.put_along_axis(position, ranking, np.broadcast_to(np.arange(d.shape[1]), ranking.shape), axis=1)
-    return np.take_along_axis(position, m.index, axis=1)
-
+    # The item precedes matches ahead, ahead+1, ...: count per (row, ahead), then sum cumulatively.
+    width1 = m.width + 1
+    hist = np.bincount(row * width1 + ahead, minlength=rows * width1).reshape(rows, width1)
+    return np.cumsum(hist, axis=1)[:, : m.width]
