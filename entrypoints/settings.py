@@ -192,7 +192,7 @@ class InfomapSettings:
     kind: Literal["infomap"] = "infomap"
     k: int = field(default=15, validator=v.ge(2))
     min_similarity: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])
-    min_cluster_size: int = field(default=2, validator=v.ge(1))
+    min_cluster_size: int = field(default=5, validator=v.ge(1))
 
 
 PseudoLabelerSettings = Union[DbscanSettings, KMeansSettings, InfomapSettings]

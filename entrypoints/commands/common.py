@@ -1,0 +1,41 @@
+"""Pieces the subcommands share: profile arguments and result tables."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from reidkit.domain.types import RetrievalMetrics
+from reidkit.entrypoints.settings import Profile, available_profiles, load_profile
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument(
+        "--profile",
+        default=default,
+        help=f"profile name ({', '.join(available_profiles())}) or path to a TOML file",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a profile setting (value parsed as TOML); repeatable",
+    )
+
+
+def profile_from(args: argparse.Namespace) -> Profile:
+    return load_profile(args.profile, args.overrides)
+
+
+def metrics_table(rows: Sequence[tuple[str, RetrievalMetrics]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    head = f"{'':<{width}}  {'mAP':>6}  {'R1':>6}  {'R5':>6}  {'R10':>6}  {'mINP':>6}  queries"
+    lines = [head, "-" * len(head)]
+    for name, m in rows:
+        lines.append(
+            f"{name:<{width}}  {100 * m.mAP:6.2f}  {100 * m.rank(1):6.2f}  {100 * m.rank(5):6.2f}  "
+            f"{100 * m.rank(10):6.2f}  {100 * m.mINP:6.2f}  {m.num_valid_queries}/{m.num_queries}"
+        )
+    return "\n".join(lines)

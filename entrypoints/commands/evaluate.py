@@ -1,0 +1,35 @@
+"""``reidkit evaluate --features FILE.npz``: score saved features from any model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from reidkit.entrypoints.commands.common import metrics_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate saved query/gallery features (Market-1501 protocol)")
+    parser.add_argument("--features", required=True, type=Path, help="npz with query_/gallery_ features, pids, camids")
+    parser.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
+    parser.add_argument("--max-rank", type=int, default=50)
+    parser.add_argument("--json", type=Path, help="write mAP, mINP, cmc, counts and seconds here")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reidkit.adapters.evaluation.evaluator import RankingEvaluator
+    from reidkit.adapters.evaluation.features_file import load_feature_file
+
+    query, gallery = load_feature_file(args.features)
+    evaluator = RankingEvaluator(metric=args.metric, max_rank=args.max_rank)
+    started = time.perf_counter()
+    metrics = evaluator.evaluate(query, gallery)
+    seconds = time.perf_counter() - started
+    print(metrics_table([(args.features.name, metrics)]))
+    print(f"{seconds:.3f} s (distance + metrics)")
+    if args.json:
+        args.json.write_text(json.dumps({**metrics.as_dict(), "seconds": seconds}, indent=2))
+    return 0

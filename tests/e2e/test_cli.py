@@ -1,0 +1,94 @@
+"""The reidkit command end to end on the tiny preset: train, resume, evaluate, data, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from reidkit.adapters.runtime.checkpoint import TorchCheckpointer
+from reidkit.entrypoints.cli import main
+from tests.conftest import tiny_overrides
+
+
+def _sets(overrides):
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+def _metrics(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())["evaluations"]
+
+
+@pytest.mark.slow
+def test_train_writes_checkpoints_logs_events_and_metrics(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--profile", "demo", "--work-dir", str(run_dir), *_sets(tiny_overrides(tiny_data))]) == 0
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("epoch_*.pt")) == ["epoch_0001.pt", "epoch_0002.pt"]
+    assert (run_dir / "checkpoints" / "best.pt").is_file()
+    assert any((run_dir / "events").iterdir())
+    events = [json.loads(line)["event"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert {"runtime", "training", "evaluation", "finished"} <= set(events)
+    assert [(e["epoch"], e["domain"]) for e in _metrics(run_dir)] == [(2, "source"), (2, "target")]
+
+
+@pytest.mark.slow
+def test_resume_reaches_exactly_the_uninterrupted_result(tiny_data, tmp_path, monkeypatch):
+    full, split = tmp_path / "full", tmp_path / "split"
+    base = tiny_overrides(tiny_data, "train.epochs=3", "eval.domains=['source']")
+    assert main(["train", "--profile", "demo", "--work-dir", str(full), *_sets(base)]) == 0
+
+    save = TorchCheckpointer.save
+
+    def save_then_interrupt(self, progress, *, is_best):
+        save(self, progress, is_best=is_best)
+        if progress.epochs_done == 1:
+            raise KeyboardInterrupt  # Ctrl-C right after the first checkpoint
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TorchCheckpointer, "save", save_then_interrupt)
+        assert main(["train", "--profile", "demo", "--work-dir", str(split), *_sets(base)]) == 130
+    assert not (split / "metrics.json").exists()
+    assert main(["train", "--profile", "demo", "--work-dir", str(split), *_sets(base)]) == 0
+    assert _metrics(split) == _metrics(full)
+
+
+def test_bad_profile_is_one_line_and_exit_code_2(capsys, tmp_path):
+    code = main(["train", "--profile", "demo", "--work-dir", str(tmp_path), "--set", "model.epss=1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "reidkit: extra fields found (epss) @ profile.model\n"
+
+
+@pytest.mark.parametrize(("metric", "suffix"), [("euclidean", ""), ("cosine", "_cosine")])
+def test_evaluate_saved_features_reproduces_the_torchreid_golden(golden, tmp_path, capsys, metric, suffix):
+    market = np.load(golden / "torchreid" / "market_eval.npz")
+    path = tmp_path / "features.npz"
+    np.savez(
+        path,
+        query_features=market["qf"], gallery_features=market["gf"],
+        query_pids=market["q_pids"], gallery_pids=market["g_pids"],
+        query_camids=market["q_camids"], gallery_camids=market["g_camids"],
+    )  # fmt: skip
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--features", str(path), "--metric", metric, "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    np.testing.assert_allclose(result["cmc"], market[f"cmc{suffix}"], rtol=0, atol=1e-6)
+    assert result["mAP"] == pytest.approx(float(market[f"mAP{suffix}"]), abs=1e-6)
+    assert result["num_queries"] == result["num_valid_queries"] == len(market["qf"])
+    assert set(result) == {"mAP", "mINP", "cmc", "num_queries", "num_valid_queries", "seconds"}
+    assert "mAP" in capsys.readouterr().out
+
+
+def test_evaluate_names_a_missing_key(tmp_path, capsys):
+    path = tmp_path / "broken.npz"
+    np.savez(path, query_features=np.zeros((2, 3), np.float32))
+    assert main(["evaluate", "--features", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "broken.npz" in err and len(err.strip().splitlines()) == 1
+
+
+def test_data_synth_reports_both_domains(tiny_data, capsys):
+    assert main(["data", "synth", "--preset", "tiny", "--out", str(tiny_data)]) == 0
+    out = capsys.readouterr().out
+    assert "source:" in out and "target:" in out and "train_ids=" in out
