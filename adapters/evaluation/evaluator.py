@@ -15,7 +15,8 @@ from reidkit.domain.types import EmbeddedSet, RetrievalMetrics
 
 class Reranker(Protocol):
     """Turns the query×gallery distances into new ones using the query×query and gallery×gallery
-    distances (k-reciprocal re-ranking has this shape). All three use the evaluator's metric."""
+    distances (k-reciprocal re-ranking has this shape). All three are float32 in the evaluator's
+    metric: Torchreid-style re-ranking expects ``metric="sqeuclidean"`` (its "euclidean")."""
 
     def __call__(self, q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray) -> np.ndarray: ...
 
@@ -48,8 +49,9 @@ class RankingEvaluator:
     """Ranks the gallery for every query by ``metric`` and scores it (Market-1501 protocol).
 
     ``normalize`` L2-normalises features first (then euclidean and cosine rank identically).
-    ``chunk_rows`` bounds the query rows per distance GEMM. ``reranker``, when given, rewrites the query×gallery distances before ranking; it costs the
-    query×query and gallery×gallery matrices too, so it is off by default.
+    ``chunk_rows`` bounds the query rows per distance GEMM. ``reranker``, when given, rewrites the
+    query×gallery distances before ranking; it costs the query×query and gallery×gallery matrices
+    too (about 1 GB of float32 for a Market-sized gallery), so it is off by default.
     """
 
     metric: Metric = field(default="euclidean", validator=_metric)
