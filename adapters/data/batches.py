@@ -17,11 +17,12 @@ from reidkit.adapters.data.samplers import IdentitySampler
 class LoaderBatchSource:
     """Batches of ``{"image", "label", "camid", "index"}`` tensors, ``batch_size`` = P x K.
 
-    Randomness of epoch e: the sampler's order comes from ``sampler.set_epoch(e)``; augmentation
-    in worker w draws from torch seeded by the loader's base seed (itself drawn from a generator
-    seeded from (seed, e)) + w. With ``num_workers=0`` the transforms run in this process and draw
-    from torch's *global* RNG, so ``epoch(e)`` reseeds that global RNG from (seed, e); anything
-    else drawing from it in this process (dropout, say) is then reproducible per epoch too.
+    Randomness of epoch e, re-applied each time its loader starts iterating: the sampler's order
+    comes from ``sampler.set_epoch(e)``; augmentation in worker w draws from torch seeded with the
+    loader's base seed + w, the base seed drawn from a generator seeded from (seed, e). With
+    ``num_workers=0`` the transforms run in this process and draw from torch's *global* RNG, so
+    starting to iterate epoch e's loader reseeds that global RNG from (seed, e); whatever else
+    draws from it in this process during the epoch (dropout, say) is then reproducible too.
     """
 
     def __init__(
@@ -52,21 +53,39 @@ class LoaderBatchSource:
 
     def epoch(self, epoch: int) -> DataLoader:
         self.sampler.set_epoch(epoch)
-        epoch_seed = derive_seed(self.seed, epoch)
-        if self.num_workers == 0:
-            torch.manual_seed(epoch_seed)
-        return DataLoader(
+        return _EpochLoader(
             self.dataset,
+            epoch=epoch,
+            epoch_seed=derive_seed(self.seed, epoch),
             batch_size=self.batch_size,
             sampler=self.sampler,
             num_workers=self.num_workers,
             drop_last=True,
             pin_memory=self.pin_memory,
-            generator=torch.Generator().manual_seed(epoch_seed),
+            generator=torch.Generator(),
             worker_init_fn=seed_worker,
             # A fresh loader per epoch: persistent workers would carry their RNG across epochs.
             persistent_workers=False,
         )
+
+
+class _EpochLoader(DataLoader):
+    """A DataLoader that re-applies its epoch's seeds each time iteration starts, so whatever
+    draws from torch's RNG between ``epoch(e)`` and the loop (or another epoch's loader made in
+    between) cannot shift this epoch's batches, and iterating it twice repeats them."""
+
+    def __init__(self, *args: object, epoch: int, epoch_seed: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.epoch = epoch
+        self.epoch_seed = epoch_seed
+
+    def __iter__(self):  # noqa: ANN204 - DataLoader's own iterator type is private
+        self.sampler.set_epoch(self.epoch)
+        # Workers get base_seed + worker id, base_seed drawn from this generator.
+        self.generator.manual_seed(self.epoch_seed)
+        if self.num_workers == 0:
+            torch.manual_seed(self.epoch_seed)  # transforms in this process draw from it
+        return super().__iter__()
 
 
 def derive_seed(seed: int, epoch: int) -> int:

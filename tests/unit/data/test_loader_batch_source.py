@@ -68,6 +68,15 @@ def test_same_epoch_gives_identical_batches_whatever_ran_before(dataset: ImageDa
     assert _same(_collect(resumed.epoch(1)), reference)
 
 
+def test_a_loader_made_early_is_not_shifted_by_what_runs_before_its_loop(dataset: ImageDataset) -> None:
+    reference = _collect(_source(dataset).epoch(1))
+    source = _source(dataset)
+    early = source.epoch(1)
+    _collect(source.epoch(2))  # another epoch's loader moves the sampler and the RNGs
+    torch.rand(10)
+    assert _same(_collect(early), reference)
+
+
 def test_different_epochs_and_seeds_differ(dataset: ImageDataset) -> None:
     source = _source(dataset)
     assert not _same(_collect(source.epoch(0)), _collect(source.epoch(1)))
@@ -86,7 +95,11 @@ def test_augmentation_itself_is_reproduced_not_only_the_order(dataset: ImageData
 
 def test_worker_processes_reproduce_an_epoch(dataset: ImageDataset) -> None:
     source = _source(dataset, workers=1)
-    assert _same(_collect(source.epoch(2)), _collect(source.epoch(2)))
+    loader = source.epoch(2)
+    first = _collect(loader)
+    assert _same(_collect(source.epoch(2)), first)
+    assert _same(_collect(loader), first)  # iterating the same loader again repeats it
+    assert not _same(_collect(source.epoch(3)), first)
 
 
 def test_batch_size_must_be_p_times_k(dataset: ImageDataset) -> None:
