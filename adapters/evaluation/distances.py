@@ -15,9 +15,10 @@ import torch
 Metric = Literal["euclidean", "sqeuclidean", "cosine"]
 METRICS: tuple[str, ...] = get_args(Metric)
 
-# 2048 query rows × a Market-sized gallery is ~130 MB of float32 output per chunk; big enough that
-# the GEMM runs at full speed, small enough that the per-chunk element-wise passes stay cache-warm.
-DEFAULT_CHUNK_ROWS = 1024
+# Each chunk is one GEMM written straight into the output, so chunks bound no extra memory; they
+# keep the element-wise passes after each GEMM on a smaller block. Measured (1 thread, d=2048,
+# 15,913 gallery rows): 128-row chunks cost 30% over a bare matmul, 1024 and more about 6-10%.
+DEFAULT_CHUNK_ROWS = 2048
 
 
 def pairwise_distance(
