@@ -14,16 +14,17 @@ from reidkit.domain.types import EmbeddedSet, RetrievalMetrics
 
 
 class Reranker(Protocol):
-    """Turns the query×gallery distances into new ones using the query×query and gallery×gallery
-    distances (k-reciprocal re-ranking has this shape). All three are float32 in the evaluator's
-    metric: Torchreid-style re-ranking expects ``metric="sqeuclidean"`` (its "euclidean")."""
+    """Query×gallery distances re-ranked from the features themselves, e.g. k-reciprocal
+    re-ranking (``reidkit.adapters.evaluation.rerank.KReciprocalReranker``). Working from features
+    lets it avoid the dense gallery×gallery matrix (about 1 GB of float32 for Market)."""
 
-    def __call__(self, q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray) -> np.ndarray: ...
+    def __call__(self, query_feats: np.ndarray, gallery_feats: np.ndarray) -> np.ndarray: ...
 
 
 @frozen
 class EvaluationTiming:
-    """Wall-clock seconds of one evaluation, by phase (``rerank_s`` is 0 without a reranker)."""
+    """Wall-clock seconds of one evaluation, by phase. ``distance_s`` includes normalisation;
+    with a reranker its own distance work counts as ``rerank_s`` (0 without one)."""
 
     distance_s: float
     rerank_s: float
@@ -49,9 +50,9 @@ class RankingEvaluator:
     """Ranks the gallery for every query by ``metric`` and scores it (Market-1501 protocol).
 
     ``normalize`` L2-normalises features first (then euclidean and cosine rank identically).
-    ``chunk_rows`` bounds the query rows per distance GEMM. ``reranker``, when given, rewrites the
-    query×gallery distances before ranking; it costs the query×query and gallery×gallery matrices
-    too (about 1 GB of float32 for a Market-sized gallery), so it is off by default.
+    ``chunk_rows`` bounds the query rows per distance GEMM. ``reranker``, when given, produces the
+    query×gallery distances from the (normalised, if asked) features instead, so ``metric`` is
+    then unused; it is much slower, hence off by default.
     """
 
     metric: Metric = field(default="euclidean", validator=_metric)
@@ -72,14 +73,13 @@ class RankingEvaluator:
         started = time.perf_counter()
         q = query.features.normalized() if self.normalize else query.features
         g = gallery.features.normalized() if self.normalize else gallery.features
-        distmat = self._distance(q.values, g.values)
-        if self.reranker is not None:
-            q_q = self._distance(q.values, q.values)
-            g_g = self._distance(g.values, g.values)
-        distance_done = time.perf_counter()
-        if self.reranker is not None:
-            distmat = self._reranked(distmat, q_q, g_g)
-        rerank_done = time.perf_counter()
+        if self.reranker is None:
+            distmat = pairwise_distance(q.values, g.values, self.metric, chunk_rows=self.chunk_rows)
+            distance_done = rerank_done = time.perf_counter()
+        else:
+            distance_done = time.perf_counter()
+            distmat = self._reranked(q.values, g.values)
+            rerank_done = time.perf_counter()
         metrics = rank_metrics(
             distmat, query.pids, gallery.pids, query.camids, gallery.camids, max_rank=self.max_rank
         )
@@ -90,11 +90,8 @@ class RankingEvaluator:
         )
         return metrics, timing
 
-    def _distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return pairwise_distance(a, b, self.metric, chunk_rows=self.chunk_rows)
-
-    def _reranked(self, q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray) -> np.ndarray:
-        result = np.asarray(self.reranker(q_g, q_q, g_g))  # type: ignore[misc]
-        if result.shape != q_g.shape:
-            raise ValueError(f"reranker returned shape {result.shape}, expected {q_g.shape}")
+    def _reranked(self, q: np.ndarray, g: np.ndarray) -> np.ndarray:
+        result = np.asarray(self.reranker(q, g))  # type: ignore[misc]
+        if result.shape != (len(q), len(g)):
+            raise ValueError(f"reranker returned shape {result.shape}, expected {(len(q), len(g))}")
         return result

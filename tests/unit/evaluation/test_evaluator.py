@@ -69,23 +69,24 @@ def test_timed_evaluate_reports_each_phase(sets):
     assert metrics.as_dict() == RankingEvaluator().evaluate(*sets).as_dict()
 
 
-def test_reranker_gets_the_three_matrices_and_its_output_is_ranked(sets):
+def test_reranker_gets_the_features_and_its_distances_are_ranked(sets):
     query, gallery = sets
     calls = []
 
-    def reverse(q_g, q_q, g_g):
-        calls.append((q_g.shape, q_q.shape, g_g.shape, float(np.diag(q_q).max()), float(np.diag(g_g).max())))
-        return -q_g  # the worst possible ranking, to see that it is the one scored
+    def reverse(query_feats, gallery_feats):
+        calls.append((query_feats.shape, gallery_feats.shape, float(np.linalg.norm(query_feats, axis=1).max())))
+        return -pairwise_distance(query_feats, gallery_feats, "cosine")  # the worst ranking, to see it scored
 
-    metrics = RankingEvaluator(metric="cosine", reranker=reverse).evaluate(query, gallery)
-    assert calls == [((30, 90), (30, 30), (90, 90), pytest.approx(0, abs=1e-5), pytest.approx(0, abs=1e-5))]
+    metrics, timing = RankingEvaluator(normalize=True, reranker=reverse).timed_evaluate(query, gallery)
+    assert calls == [((30, 8), (90, 8), pytest.approx(1.0))]  # normalised features, as asked
     d = -pairwise_distance(query.features.values, gallery.features.values, "cosine")
     assert metrics.as_dict() == rank_metrics(d, query.pids, gallery.pids, query.camids, gallery.camids).as_dict()
+    assert timing.rerank_s > 0
 
 
 def test_reranker_returning_the_wrong_shape_is_reported(sets):
     with pytest.raises(ValueError, match=r"reranker returned shape \(2, 2\), expected \(30, 90\)"):
-        RankingEvaluator(reranker=lambda q_g, q_q, g_g: np.zeros((2, 2))).evaluate(*sets)
+        RankingEvaluator(reranker=lambda q, g: np.zeros((2, 2))).evaluate(*sets)
 
 
 def test_mismatched_feature_dimensions_are_reported(sets):
