@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from reidkit.entrypoints.commands.common import metrics_table
@@ -25,9 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     query, gallery = load_feature_file(args.features)
     evaluator = RankingEvaluator(metric=args.metric, max_rank=args.max_rank)
-    started = time.perf_counter()
-    metrics = evaluator.evaluate(query, gallery)
-    seconds = time.perf_counter() - started
+    metrics, timing = evaluator.timed_evaluate(query, gallery)
+    seconds = timing.total_s
     print(metrics_table([(args.features.name, metrics)]))
     print(f"{seconds:.3f} s (distance + metrics)")
     if args.json:
