@@ -16,7 +16,7 @@ Two shapes of result, both symmetric float32 CSR with the diagonal stored:
   first screened with an exact upper bound of S (``overlap.candidate_pairs``), so the cost is
   one sparse product plus a merge per surviving pair, and memory stays O(N·k).
 
-Rows of the returned graph are ordered by distance (ties by column), the layout sklearn's
+Rows of the returned graph are ordered by distance (ties in a fixed order), the layout sklearn's
 precomputed-sparse neighbour search expects; it may hold explicit zeros (identical encodings),
 which count as neighbours there.
 """

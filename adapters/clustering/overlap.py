@@ -40,11 +40,13 @@ def _row_blocks(work_per_row: np.ndarray, budget: int, max_rows: int | None = No
         start = stop
 
 
-def column_work(v: sp.csr_matrix) -> np.ndarray:
-    """Per row: Σ over its stored entries of the size of their column (the triples it costs)."""
-    col_sizes = np.bincount(v.indices, minlength=v.shape[1]).astype(np.int64)
+def column_work(v: sp.csr_matrix, col_sizes: np.ndarray | None = None) -> np.ndarray:
+    """Per row of ``v``: Σ over its stored entries of their column's size (in ``v`` unless
+    ``col_sizes`` says otherwise): the triples, or product terms, the row costs."""
+    if col_sizes is None:
+        col_sizes = np.bincount(v.indices, minlength=v.shape[1])
     pattern = sp.csr_matrix((np.ones_like(v.data, dtype=np.int64), v.indices, v.indptr), shape=v.shape)
-    return np.asarray(pattern @ col_sizes).ravel()
+    return np.asarray(pattern @ np.asarray(col_sizes, dtype=np.int64)).ravel()
 
 
 def min_sums_of_rows(
@@ -59,8 +61,7 @@ def min_sums_of_rows(
     csc.sort_indices()
     col_sizes = np.diff(csc.indptr)
     rows = np.asarray(rows, dtype=np.int64)
-    pattern = sp.csr_matrix((np.ones_like(v.data, dtype=np.int64), v.indices, v.indptr), shape=v.shape)
-    work = np.asarray(pattern @ col_sizes.astype(np.int64)).ravel()[rows]
+    work = column_work(v, col_sizes)[rows]
     # The dense accumulator is (rows × M) float64: bound it by the same budget.
     for start, stop in _row_blocks(work, budget, max_rows=budget // max(m, 1)):
         block_rows = rows[start:stop]
@@ -119,7 +120,7 @@ def _shed_tails(v: sp.csr_matrix, max_mass: float) -> tuple[sp.csr_matrix, np.nd
     and the float64 mass dropped per row."""
     n = v.shape[0]
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
-    # Values are > 0 float32, which order like their int32 bit patterns: one int64 sort key.
+    # Values are >= 0 float32, which order like their int32 bit patterns: one int64 sort key.
     order = np.argsort((rows << 32) | v.data.view(np.int32).astype(np.int64), kind="stable")
     values = v.data[order].astype(np.float64)
     running = np.cumsum(values)
