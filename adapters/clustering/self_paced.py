@@ -115,6 +115,8 @@ class SelfPacedRefiner:
             self.independence_threshold = independence_threshold(indep_min, sizes)
         threshold = self.independence_threshold
         if threshold is None:
+            # No cluster of two or more yet (upstream crashes here): there is nobody to expel,
+            # and the threshold waits for the first call that has such a cluster.
             fails = np.zeros(len(normal), dtype=bool)
         else:
             fails = (indep_min[normal] > threshold) | (comp > comp_min[normal])
