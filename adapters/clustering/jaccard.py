@@ -138,7 +138,8 @@ def _graph(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, diagonal: np.nda
     data = np.concatenate([np.asarray(d, np.float32), diagonal.astype(np.float32)])
     # Distances are >= 0 float32, which order like their int32 bit patterns: one int64 key
     # (row, distance) sorts the lot; equal distances keep their (deterministic) input order.
-    order = np.argsort((rows << 32) | data.view(np.int32).astype(np.int64), kind="stable")
+    # (abs turns a -0.0, whose sign bit would spill into the row bits, into +0.0.)
+    order = np.argsort((rows << 32) | np.abs(data).view(np.int32).astype(np.int64), kind="stable")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int64)
     graph = sp.csr_matrix((data[order], cols[order], indptr), shape=(n, n))
     graph.has_sorted_indices = False

@@ -121,7 +121,8 @@ def _shed_tails(v: sp.csr_matrix, max_mass: float) -> tuple[sp.csr_matrix, np.nd
     n = v.shape[0]
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
     # Values are >= 0 float32, which order like their int32 bit patterns: one int64 sort key.
-    order = np.argsort((rows << 32) | v.data.view(np.int32).astype(np.int64), kind="stable")
+    # (abs turns a -0.0, whose sign bit would spill into the row bits, into +0.0.)
+    order = np.argsort((rows << 32) | np.abs(v.data).view(np.int32).astype(np.int64), kind="stable")
     values = v.data[order].astype(np.float64)
     running = np.cumsum(values)
     row_start = np.concatenate([[0.0], running])[v.indptr[:-1]]

@@ -108,30 +108,33 @@ def _neighbour_pass(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One pass over the upper-triangle blocks of the squared distances.
 
-    Returns the k nearest (squared distance, index) of every row, ordered by distance then
-    index, every row's maximum squared distance, and the raw Q × G squared distances.
+    Returns the k nearest (squared distance, index) of every row, nearest first, every row's
+    maximum squared distance, and the raw Q × G squared distances.
     numpy throughout: its single-threaded element-wise passes beat torch's two threads on
     these 16 MB blocks (2-4x when the cores are shared), and the GEMM is BLAS either way.
     """
     n = x.shape[0]
     sq_norms = np.einsum("ij,ij->i", x, x)
-    starts = list(range(0, n, _BLOCK))
+    edges = [*range(0, n, _BLOCK), n]
+    if len(edges) > 2 and edges[-1] - edges[-2] < k:
+        # A last block narrower than k could not bound its rows: fold it into the one before.
+        del edges[-2]
+    spans = list(zip(edges[:-1], edges[1:], strict=True))
     row_max = np.zeros(n, dtype=np.float32)
     bound = np.full(n, np.inf, dtype=np.float32)
     out = np.empty((num_q, n - num_q), dtype=np.float32)
-    # Survivors by (row block, column block): concatenated in that order, each row's candidates
-    # come out in increasing column order, which the final stable sort keeps for ties.
+    # Survivors by (row block, column block), concatenated in that order at the end.
     parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def block(a: int, b: int) -> np.ndarray:
-        d = x[a : a + _BLOCK] @ x[b : b + _BLOCK].T
+    def block(ia: int, ib: int) -> np.ndarray:
+        (a, ea), (b, eb) = spans[ia], spans[ib]
+        d = x[a:ea] @ x[b:eb].T
         d *= -2.0
-        d += sq_norms[a : a + _BLOCK, None]
-        d += sq_norms[None, b : b + _BLOCK]
+        d += sq_norms[a:ea, None]
+        d += sq_norms[None, b:eb]
         _copy_query_gallery(d, a, b, num_q, out)
-        rows, cols = slice(a, a + d.shape[0]), slice(b, b + d.shape[1])
-        np.maximum(row_max[rows], d.max(axis=1), out=row_max[rows])
-        np.maximum(row_max[cols], d.max(axis=0), out=row_max[cols])
+        np.maximum(row_max[a:ea], d.max(axis=1), out=row_max[a:ea])
+        np.maximum(row_max[b:eb], d.max(axis=0), out=row_max[b:eb])
         return d
 
     def keep(d: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,20 +142,30 @@ def _neighbour_pass(
         r, c = np.divmod(flat, d.shape[1])
         return r.astype(np.int32), c.astype(np.int32), d.ravel()[flat]
 
-    # Diagonal blocks first: their k-th smallest distance bounds each row's true k-th neighbour.
-    for ia, a in enumerate(starts):
-        d = block(a, a)
+    # Diagonal blocks first: each row's k smallest there (exactly k, whatever the ties), whose
+    # largest bounds the row's true k-th neighbour distance.
+    for ia, (a, _) in enumerate(spans):
+        d = block(ia, ia)
+        rows = d.shape[0]
+        if d.shape[1] > k:
+            cols = np.argpartition(d, k - 1, axis=1)[:, :k]
+        else:
+            cols = np.broadcast_to(np.arange(d.shape[1]), (rows, d.shape[1]))
+        values = np.take_along_axis(d, cols, axis=1)
         if d.shape[1] >= k:
-            bound[a : a + d.shape[0]] = np.partition(d, k - 1, axis=1)[:, k - 1]
-        r, c, v = keep(d, d <= bound[a : a + d.shape[0], None])
-        parts[ia, ia] = (r + a, c + a, v)
-    for ia, a in enumerate(starts):
-        for ib in range(ia + 1, len(starts)):
-            b = starts[ib]
-            d = block(a, b)
-            r, c, v = keep(d, d <= bound[a : a + d.shape[0], None])
+            bound[a : a + rows] = values.max(axis=1)
+        r = np.repeat(np.arange(rows, dtype=np.int32), cols.shape[1])
+        parts[ia, ia] = (r + a, cols.ravel().astype(np.int32) + a, values.ravel())
+    # Off the diagonal only what is strictly closer than the bound can matter (a tie with the
+    # k-th distance cannot displace a candidate already held), which also keeps the survivors
+    # few when many points coincide.
+    for ia, (a, ea) in enumerate(spans):
+        for ib in range(ia + 1, len(spans)):
+            b, eb = spans[ib]
+            d = block(ia, ib)
+            r, c, v = keep(d, d < bound[a:ea, None])
             parts[ia, ib] = (r + a, c + b, v)
-            r, c, v = keep(d, d <= bound[None, b : b + d.shape[1]])
+            r, c, v = keep(d, d < bound[None, b:eb])
             parts[ib, ia] = (c + b, r + a, v)
     np.maximum(out, 0.0, out=out)  # float32 cancellation can leave tiny negatives
     ordered = [parts[key] for key in sorted(parts)]
@@ -175,10 +188,11 @@ def _copy_query_gallery(d: np.ndarray, a: int, b: int, num_q: int, out: np.ndarr
 def _smallest_per_row(
     rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n: int, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k smallest candidates of each row, ordered by value; the input lists each row's
-    candidates by increasing column, and the stable sort keeps that order among equal values."""
+    """The k smallest candidates of each row, ordered by value (equal values keep their input
+    order, so the result is deterministic)."""
     # float32 >= 0 orders like its int32 bit pattern, so (row, value) packs into one int64 key.
-    key = (rows.astype(np.int64) << 32) | vals.view(np.int32).astype(np.int64)
+    # (abs turns a -0.0, whose sign bit would spill into the row bits, into +0.0.)
+    key = (rows.astype(np.int64) << 32) | np.abs(vals).view(np.int32).astype(np.int64)
     order = np.argsort(key, kind="stable")
     rows, cols, vals = rows[order], cols[order], vals[order]
     starts = np.searchsorted(rows, np.arange(n))

@@ -73,3 +73,11 @@ def test_tiny_inputs_cap_k_at_n(n: int) -> None:
 def test_invalid_parameters_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         jaccard_graph(clustered(), **kwargs)
+
+
+def test_negative_zero_distances_stay_in_their_row() -> None:
+    from reidkit.adapters.clustering.jaccard import _graph
+
+    graph = _graph(3, np.array([0, 2]), np.array([2, 0]), np.array([-0.0, -0.0], np.float32), np.zeros(3, np.float32))
+    stored = np.isfinite(densify(graph, fill=np.inf))
+    np.testing.assert_array_equal(stored, [[True, False, True], [False, True, False], [True, False, True]])

@@ -36,6 +36,22 @@ def test_lambda_one_is_the_normalised_squared_distance() -> None:
     np.testing.assert_allclose(rerank(q, g, lambda_value=1.0), expected, atol=1e-5)
 
 
+def test_coinciding_points_keep_the_candidate_lists_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rerank_module, "_BLOCK", 16)
+    kept: list[int] = []
+    original = rerank_module._smallest_per_row
+
+    def spy(rows, cols, vals, n, k):  # noqa: ANN001, ANN202
+        kept.append(len(rows))
+        return original(rows, cols, vals, n, k)
+
+    monkeypatch.setattr(rerank_module, "_smallest_per_row", spy)
+    same = np.zeros((100, 4), dtype=np.float32)  # an untrained model's features, say
+    out = rerank(same[:20], same[20:], k1=5, k2=2)
+    assert np.all(np.isfinite(out))
+    assert kept == [100 * 6]  # k1 + 1 per row, not 100 per row
+
+
 def test_sets_smaller_than_k1_and_empty_sides() -> None:
     q, g = people(2, 3)
     assert np.all(np.isfinite(rerank(q, g, k1=20, k2=6)))
