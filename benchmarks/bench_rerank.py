@@ -4,8 +4,8 @@
 identity centres × 0.25 plus unit Gaussian noise). Torchreid's dense version: 63–65 s and 8.9 GB
 peak RSS on the reference 2-core machine. Targets here: <= 10 s and <= 2 GB peak RSS.
 
-Run: ``.venv/bin/python benchmarks/bench_rerank.py [--queries Q --gallery G --dim D]``.
-Prints ``key=value`` lines.
+Run: ``.venv/bin/python benchmarks/bench_rerank.py [--queries Q --gallery G --dim D --repeat R]``.
+Prints ``key=value`` lines; times are the best of ``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=3368)
     parser.add_argument("--gallery", type=int, default=15913)
     parser.add_argument("--dim", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs; the best is reported")
     args = parser.parse_args()
 
     from structlog.testing import capture_logs
@@ -70,13 +71,19 @@ def main() -> None:
     qf, gf, q_pids, g_pids, q_cams, g_cams = market_like(args.queries, args.gallery, args.dim)
     print(f"queries={args.queries} gallery={args.gallery} dim={args.dim}")
     print(f"rss_before_gb={peak_rss_gb():.3f}")
-    anchor = query_gallery_distance_s(qf, gf)
+    # Anchor and re-ranking alternate and each keeps its best run (the machine may be shared).
+    anchors, runs, distmat = [], [], None
+    for _ in range(args.repeat):
+        distmat = None  # the previous run's output would count in this run's peak
+        anchors.append(query_gallery_distance_s(qf, gf))
+        started = time.perf_counter()
+        with capture_logs() as logs:
+            distmat = rerank(qf, gf, k1=20, k2=6, lambda_value=0.3)
+        elapsed = time.perf_counter() - started
+        runs.append((elapsed, next(entry for entry in logs if entry["event"] == "re-ranking")))
+    anchor = min(anchors)
+    elapsed, phases = min(runs, key=lambda run: run[0])
     print(f"query_gallery_sq_distances_s={anchor:.2f} (anchor: Torchreid's compute_distance_matrix took 1.2-1.4 s)")
-    started = time.perf_counter()
-    with capture_logs() as logs:
-        distmat = rerank(qf, gf, k1=20, k2=6, lambda_value=0.3)
-    elapsed = time.perf_counter() - started
-    phases = next(entry for entry in logs if entry["event"] == "re-ranking")
     print(f"rerank_s={elapsed:.2f}")
     print(" ".join(f"{key}={phases[key]}" for key in ("neighbours_s", "encoding_s", "jaccard_s")))
     print(f"rerank_over_anchor={elapsed / anchor:.1f} (Torchreid: ~50)")
