@@ -113,7 +113,12 @@ class IvfKnn:
 
 class HnswKnn:
     """Graph search (``IndexHNSWFlat``): ``m`` links per node, beam widths ``ef_construction``
-    (build) and ``ef_search`` (query; raised to k when smaller)."""
+    (build) and ``ef_search`` (query; raised to k when smaller).
+
+    faiss builds the graph on several threads, and nothing documents that build as
+    deterministic (we have not seen it differ); prefer ``IvfKnn`` when labels must be
+    reproducible bit for bit. Its build is also the slower of the two at 200k×256.
+    """
 
     def __init__(self, m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> None:
         if m < 2:

@@ -32,7 +32,11 @@ def test_approximate_searches_find_nearly_all_neighbours(knn: KnnSearch) -> None
     assert i.shape == (len(x), 10) and i.dtype == np.int64 and d.dtype == np.float32
     hits = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(i, exact, strict=True)])
     assert hits >= 0.95
-    np.testing.assert_array_equal(i, knn.search(x, 10)[1])  # deterministic
+
+
+def test_ivf_is_deterministic() -> None:
+    x = clustered()
+    np.testing.assert_array_equal(IvfKnn(nlist=32, nprobe=4).search(x, 10)[1], IvfKnn(nlist=32, nprobe=4).search(x, 10)[1])
 
 
 @pytest.mark.parametrize("k", [0, 301])
