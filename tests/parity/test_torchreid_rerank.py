@@ -33,3 +33,15 @@ def test_the_bound_reranker_is_the_function(golden: Path) -> None:
     data = np.load(golden / "torchreid" / "market_eval.npz")
     q, g = data["qf"][:50], data["gf"][:400]
     np.testing.assert_array_equal(KReciprocalReranker(k1=20, k2=6, lambda_value=0.3)(q, g), rerank(q, g))
+
+
+def test_plugs_into_the_ranking_evaluator(golden: Path) -> None:
+    from reidkit.adapters.evaluation.evaluator import RankingEvaluator
+    from reidkit.domain.types import EmbeddedSet, FeatureMatrix
+
+    data = np.load(golden / "torchreid" / "market_eval.npz")
+    reference = np.load(golden / "torchreid" / "rerank.npz")
+    query = EmbeddedSet(FeatureMatrix(data["qf"]), data["q_pids"], data["q_camids"])
+    gallery = EmbeddedSet(FeatureMatrix(data["gf"]), data["g_pids"], data["g_camids"])
+    metrics = RankingEvaluator(reranker=KReciprocalReranker()).evaluate(query, gallery)
+    assert abs(metrics.mAP - float(reference["mAP_plain_euclidean"])) <= 1e-6
