@@ -18,8 +18,9 @@ class _JsonLinesTee:
         self._stream = stream
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        self._stream.write(json.dumps(event, default=str) + "\n")
-        self._stream.flush()
+        if not self._stream.closed:  # after the run ends, later events go to the console only
+            self._stream.write(json.dumps(event, default=str) + "\n")
+            self._stream.flush()
         return event
 
 
