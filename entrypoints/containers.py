@@ -55,7 +55,12 @@ def default_data_dir() -> Path:
 
 
 def synthetic_domains(preset: str, seed: int, cache_dir: str) -> dict[str, ReidDataset]:
-    roots = ensure_synthetic(preset, seed, Path(cache_dir) if cache_dir else default_data_dir())
+    roots = ensure_synthetic(
+        preset,
+        seed,
+        Path(cache_dir) if cache_dir else default_data_dir(),
+        progress=progress_callback(f"generating synthetic data ({preset}, seed {seed})"),
+    )
     return {name: read_market(root, domain=name) for name, root in roots.items()}
 
 

@@ -199,6 +199,16 @@ PseudoLabelerSettings = Union[DbscanSettings, KMeansSettings, InfomapSettings]
 
 
 @frozen(kw_only=True)
+class RerankSettings:
+    """k-reciprocal re-ranking (Zhong et al., CVPR'17) for evaluation."""
+
+    enabled: bool = False
+    k1: int = field(default=20, validator=v.ge(1))
+    k2: int = field(default=6, validator=v.ge(1))
+    lambda_value: float = field(default=0.3, validator=[v.ge(0.0), v.le(1.0)])
+
+
+@frozen(kw_only=True)
 class Profile:
     """A whole run: what a TOML profile says, after defaults and --set overrides."""
 
@@ -215,6 +225,7 @@ class Profile:
     eval: EvalSettings = field(factory=EvalSettings)
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
     pseudo_labeler: PseudoLabelerSettings = field(factory=DbscanSettings)
+    rerank: RerankSettings = field(factory=RerankSettings)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.data, MarketFolders):

@@ -21,7 +21,10 @@ def run_synth(args: argparse.Namespace) -> int:
     from reidkit.adapters.data.synth import ensure_synthetic
     from reidkit.entrypoints.containers import default_data_dir
 
-    roots = ensure_synthetic(args.preset, args.seed, args.out or default_data_dir())
+    from reidkit.adapters.runtime.observers import progress_callback
+
+    progress = progress_callback(f"generating synthetic data ({args.preset}, seed {args.seed})")
+    roots = ensure_synthetic(args.preset, args.seed, args.out or default_data_dir(), progress=progress)
     for name, root in roots.items():
         summary = read_market(root, domain=name).summary()
         counts = ", ".join(f"{k}={v}" for k, v in summary.items())

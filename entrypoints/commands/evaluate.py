@@ -15,6 +15,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
     parser.add_argument("--max-rank", type=int, default=50)
     parser.add_argument("--json", type=Path, help="write mAP, mINP, cmc, counts and seconds here")
+    parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (Zhong et al., plain distances)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="rerank.KEY=VALUE",
+        help="re-ranking settings: rerank.k1 (20), rerank.k2 (6), rerank.lambda_value (0.3)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -22,8 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from reidkit.adapters.evaluation.evaluator import RankingEvaluator
     from reidkit.adapters.evaluation.features_file import load_feature_file
 
+    from reidkit.adapters.evaluation.rerank import KReciprocalReranker
+    from reidkit.entrypoints.settings import load_profile
+
+    rerank = load_profile(None, args.overrides).rerank
+    reranker = KReciprocalReranker(rerank.k1, rerank.k2, rerank.lambda_value) if args.rerank else None
     query, gallery = load_feature_file(args.features)
-    evaluator = RankingEvaluator(metric=args.metric, max_rank=args.max_rank)
+    evaluator = RankingEvaluator(metric=args.metric, max_rank=args.max_rank, reranker=reranker)
     metrics, timing = evaluator.timed_evaluate(query, gallery)
     seconds = timing.total_s
     print(metrics_table([(args.features.name, metrics)]))

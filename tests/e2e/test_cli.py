@@ -92,3 +92,70 @@ def test_data_synth_reports_both_domains(tiny_data, capsys):
     assert main(["data", "synth", "--preset", "tiny", "--out", str(tiny_data)]) == 0
     out = capsys.readouterr().out
     assert "source:" in out and "target:" in out and "train_ids=" in out
+
+
+def _openunreid_features(golden, tmp_path):
+    path = tmp_path / "features.npy"
+    np.save(path, np.load(golden / "openunreid" / "features_n2000_d256.npy"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("overrides", "golden_labels", "clusters", "outliers"),
+    [
+        ([], "dbscan_eps0.6_ms4_labels_no_outliers.npy", 100, 45),
+        (["pseudo_labeler.use_outliers=true"], "dbscan_eps0.6_ms4_labels_use_outliers.npy", 145, 0),
+        (
+            ["pseudo_labeler.use_outliers=true", "pseudo_labeler.self_paced=true"],
+            "spcl_reliability_labels_use_outliers.npy", 280, 0,
+        ),
+    ],
+)  # fmt: skip
+def test_label_reproduces_the_openunreid_golden_labels(golden, tmp_path, overrides, golden_labels, clusters, outliers):
+    from sklearn.metrics import adjusted_rand_score
+
+    out, summary = tmp_path / "labels.npy", tmp_path / "summary.json"
+    argv = ["label", "--features", str(_openunreid_features(golden, tmp_path)), "--out", str(out), "--json", str(summary)]
+    assert main([*argv, *_sets(overrides)]) == 0
+    labels = np.load(out)
+    expected = np.load(golden / "openunreid" / golden_labels)
+    assert labels.dtype == np.int64 and labels.shape == expected.shape
+    assert np.array_equal(labels == -1, expected == -1)
+    assert adjusted_rand_score(expected, labels) == 1.0
+    result = json.loads(summary.read_text())
+    assert (result["num_clusters"], result["num_outliers"]) == (clusters, outliers)
+    assert set(result) == {"num_clusters", "num_outliers", "seconds", "peak_rss_mb"}
+
+
+def test_label_with_kmeans_by_override(golden, tmp_path):
+    out = tmp_path / "labels.npy"
+    argv = ["label", "--features", str(_openunreid_features(golden, tmp_path)), "--out", str(out)]
+    assert main([*argv, "--set", "pseudo_labeler.kind=kmeans", "--set", "pseudo_labeler.num_clusters=100"]) == 0
+    assert len(np.unique(np.load(out))) == 100
+
+
+def test_label_refuses_features_that_are_not_a_matrix(tmp_path, capsys):
+    path = tmp_path / "flat.npy"
+    np.save(path, np.zeros(5, np.float32))
+    assert main(["label", "--features", str(path), "--out", str(tmp_path / "l.npy")]) == 2
+    assert "flat.npy must hold a float (N, D) array" in capsys.readouterr().err
+
+
+def test_evaluate_rerank_reproduces_the_torchreid_golden(golden, tmp_path):
+    market = np.load(golden / "torchreid" / "market_eval.npz")
+    expected = json.loads((golden / "torchreid" / "rerank.json").read_text())["variants"]["plain_euclidean"]
+    path = tmp_path / "features.npz"
+    np.savez(
+        path,
+        query_features=market["qf"], gallery_features=market["gf"],
+        query_pids=market["q_pids"], gallery_pids=market["g_pids"],
+        query_camids=market["q_camids"], gallery_camids=market["g_camids"],
+    )  # fmt: skip
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--features", str(path), "--rerank", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["mAP"] == pytest.approx(expected["mAP"], abs=1e-6)
+    np.testing.assert_allclose(result["cmc"], expected["cmc_first50"], rtol=0, atol=1e-6)
+    # a different k1 is really used
+    assert main(["evaluate", "--features", str(path), "--rerank", "--set", "rerank.k1=5", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["mAP"] != pytest.approx(expected["mAP"], abs=1e-6)
