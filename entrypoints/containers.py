@@ -16,7 +16,7 @@ from dependency_injector import containers, providers
 from reidkit.adapters.clustering.dbscan import DbscanLabeler
 from reidkit.adapters.clustering.infomap_labeler import InfomapLabeler
 from reidkit.adapters.clustering.kmeans import KMeansLabeler
-from reidkit.adapters.clustering.knn import HnswKnn
+from reidkit.adapters.clustering.knn import IvfKnn
 from reidkit.adapters.clustering.self_paced import SelfPacedRefiner
 from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
@@ -115,7 +115,7 @@ def dbscan_labeler(
     k1: int, k2: int, eps: float, min_samples: int, use_outliers: bool, self_paced: bool, eps_gap: float,
     approximate: bool,
 ) -> object:
-    knn = HnswKnn() if approximate else None  # None = exact faiss search
+    knn = IvfKnn() if approximate else None  # None = exact faiss search; IVF is the reproducible approximation
     labeler = DbscanLabeler(k1=k1, k2=k2, eps=eps, min_samples=min_samples, use_outliers=use_outliers, knn=knn)
     return SelfPacedRefiner(labeler, eps_gap=eps_gap) if self_paced else labeler
 
