@@ -30,6 +30,7 @@ from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
 from reidkit.adapters.losses.triplet import TripletLoss
 from reidkit.adapters.models.backbone import build_reid_model
 from reidkit.adapters.runtime.checkpoint import TorchCheckpointer
+from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver
 from reidkit.adapters.runtime.observers import (
     CompositeObserver,
     LoggingObserver,
@@ -291,22 +292,28 @@ class SupervisedContainer(containers.DeclarativeContainer):
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
 
     checkpointer = providers.Singleton(
-        TorchCheckpointer,
-        providers.Callable(checkpoint_dir, config.runtime.work_dir),
-        providers.Dict(step=step),
+        MainProcessCheckpointer,
+        providers.Singleton(
+            TorchCheckpointer,
+            providers.Callable(checkpoint_dir, config.runtime.work_dir),
+            providers.Dict(step=step),
+        ),
     )
 
     observer = providers.Singleton(
-        CompositeObserver,
-        providers.List(
-            providers.Singleton(LoggingObserver, log_every=config.train.log_every),
-            providers.Singleton(ProgressObserver),
-            providers.Singleton(
-                TensorboardObserver,
-                providers.Callable(events_dir, config.runtime.work_dir),
-                log_every=config.train.log_every,
+        MainProcessObserver,
+        providers.Singleton(
+            CompositeObserver,
+            providers.List(
+                providers.Singleton(LoggingObserver, log_every=config.train.log_every),
+                providers.Singleton(ProgressObserver),
+                providers.Singleton(
+                    TensorboardObserver,
+                    providers.Callable(events_dir, config.runtime.work_dir),
+                    log_every=config.train.log_every,
+                ),
+                providers.Singleton(MetricsFileObserver, config.runtime.work_dir),
             ),
-            providers.Singleton(MetricsFileObserver, config.runtime.work_dir),
         ),
     )
 

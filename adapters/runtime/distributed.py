@@ -1,0 +1,65 @@
+"""Process-group helpers: only the main process writes run files; every rank reads them.
+
+Under torchrun each rank runs the same use-case; without these decorators every rank would write
+(and prune) the same checkpoint and log files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.distributed as dist
+
+from reidkit.domain.ports import Checkpointer
+from reidkit.domain.types import RetrievalMetrics, StepReport, TrainingProgress
+
+
+def process_rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class MainProcessCheckpointer:
+    """Saves on rank 0 only, then waits at a barrier so no rank races ahead of a half-written save;
+    every rank restores from the same files."""
+
+    def __init__(self, inner: Checkpointer) -> None:
+        self._inner = inner
+
+    def save(self, progress: TrainingProgress, *, is_best: bool) -> None:
+        if process_rank() == 0:
+            self._inner.save(progress, is_best=is_best)
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+
+    def restore(self) -> TrainingProgress | None:
+        return self._inner.restore()
+
+
+class MainProcessObserver:
+    """Passes events on from rank 0 only (logs, progress bars, event files, metric files)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def _main(self) -> bool:
+        return process_rank() == 0
+
+    def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        if self._main():
+            self._inner.on_run_start(start_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch)
+
+    def on_step(self, epoch: int, step: int, report: StepReport) -> None:
+        if self._main():
+            self._inner.on_step(epoch, step, report)
+
+    def on_epoch_end(self, epoch: int) -> None:
+        if self._main():
+            self._inner.on_epoch_end(epoch)
+
+    def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
+        if self._main():
+            self._inner.on_evaluation(epoch, name, metrics)
+
+    def on_run_end(self, progress: TrainingProgress) -> None:
+        if self._main():
+            self._inner.on_run_end(progress)
