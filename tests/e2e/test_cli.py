@@ -60,8 +60,8 @@ def test_bad_profile_is_one_line_and_exit_code_2(capsys, tmp_path):
     assert err == "reidkit: extra fields found (epss) @ profile.model\n"
 
 
-@pytest.mark.parametrize(("metric", "suffix"), [("euclidean", ""), ("cosine", "_cosine")])
-def test_evaluate_saved_features_reproduces_the_torchreid_golden(golden, tmp_path, capsys, metric, suffix):
+def _torchreid_feature_file(golden, tmp_path):
+    """Torchreid's golden query/gallery features saved as a ``reidkit evaluate --features`` file."""
     market = np.load(golden / "torchreid" / "market_eval.npz")
     path = tmp_path / "features.npz"
     np.savez(
@@ -70,6 +70,12 @@ def test_evaluate_saved_features_reproduces_the_torchreid_golden(golden, tmp_pat
         query_pids=market["q_pids"], gallery_pids=market["g_pids"],
         query_camids=market["q_camids"], gallery_camids=market["g_camids"],
     )  # fmt: skip
+    return market, path
+
+
+@pytest.mark.parametrize(("metric", "suffix"), [("euclidean", ""), ("cosine", "_cosine")])
+def test_evaluate_saved_features_reproduces_the_torchreid_golden(golden, tmp_path, capsys, metric, suffix):
+    market, path = _torchreid_feature_file(golden, tmp_path)
     out = tmp_path / "metrics.json"
     assert main(["evaluate", "--features", str(path), "--metric", metric, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -142,15 +148,8 @@ def test_label_refuses_features_that_are_not_a_matrix(tmp_path, capsys):
 
 
 def test_evaluate_rerank_reproduces_the_torchreid_golden(golden, tmp_path):
-    market = np.load(golden / "torchreid" / "market_eval.npz")
+    _, path = _torchreid_feature_file(golden, tmp_path)
     expected = json.loads((golden / "torchreid" / "rerank.json").read_text())["variants"]["plain_euclidean"]
-    path = tmp_path / "features.npz"
-    np.savez(
-        path,
-        query_features=market["qf"], gallery_features=market["gf"],
-        query_pids=market["q_pids"], gallery_pids=market["g_pids"],
-        query_camids=market["q_camids"], gallery_camids=market["g_camids"],
-    )  # fmt: skip
     out = tmp_path / "metrics.json"
     assert main(["evaluate", "--features", str(path), "--rerank", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
