@@ -79,6 +79,14 @@ def train_records(dataset: ReidDataset) -> tuple[ImageRecord, ...]:
     return dataset.train
 
 
+def num_train_pids(dataset: ReidDataset) -> int:
+    return dataset.num_train_pids
+
+
+def pk_batch_size(ids_per_batch: int, instances_per_id: int) -> int:
+    return ids_per_batch * instances_per_id
+
+
 def train_labels(dataset: ReidDataset) -> list[int]:
     return [r.pid for r in dataset.train]
 
@@ -198,7 +206,7 @@ class SupervisedContainer(containers.DeclarativeContainer):
     model = providers.Singleton(
         build_reid_model,
         config.model.backbone,
-        num_classes=providers.Callable(lambda ds: ds.num_train_pids, train_set),
+        num_classes=providers.Callable(num_train_pids, train_set),
         last_stride=config.model.last_stride,
         pooling=config.model.pooling,
         bnneck=config.model.bnneck,
@@ -273,7 +281,7 @@ class SupervisedContainer(containers.DeclarativeContainer):
             seed=config.seed,
             num_batches=providers.Callable(batch_count, config.train.iters_per_epoch),
         ),
-        batch_size=providers.Callable(lambda p, k: p * k, config.train.ids_per_batch, config.train.instances_per_id),
+        batch_size=providers.Callable(pk_batch_size, config.train.ids_per_batch, config.train.instances_per_id),
         seed=config.seed,
         num_workers=config.input.num_workers,
     )
