@@ -24,6 +24,12 @@ class _JsonLinesTee:
         return event
 
 
+def _stderr_logger(*_: Any) -> structlog.PrintLogger:
+    # Look sys.stderr up per logger, not once: whoever replaced it since (a test's capture, a
+    # notebook) may have closed the stream that was current when logging was configured.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(json_path: Path | None = None, *, rank: int = 0, level: str = "info") -> TextIO | None:
     """Configure structlog for this process; returns the open JSON-lines file (caller closes it).
 
@@ -45,7 +51,7 @@ def configure_logging(json_path: Path | None = None, *, rank: int = 0, level: st
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     return stream
