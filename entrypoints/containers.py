@@ -13,11 +13,6 @@ from pathlib import Path
 
 from dependency_injector import containers, providers
 
-from reidkit.adapters.clustering.dbscan import DbscanLabeler
-from reidkit.adapters.clustering.infomap_labeler import InfomapLabeler
-from reidkit.adapters.clustering.kmeans import KMeansLabeler
-from reidkit.adapters.clustering.knn import IvfKnn
-from reidkit.adapters.clustering.self_paced import SelfPacedRefiner
 from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.market import read_market
@@ -26,6 +21,7 @@ from reidkit.adapters.data.synth import ensure_synthetic
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
 from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
+from reidkit.adapters.evaluation.rerank import KReciprocalReranker
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
 from reidkit.adapters.losses.triplet import TripletLoss
 from reidkit.adapters.models.backbone import build_reid_model
@@ -45,6 +41,7 @@ from reidkit.application.evaluate import Evaluate
 from reidkit.application.supervised_train import Schedule, SupervisedTrain
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ImageRecord, ReidDataset
+from reidkit.entrypoints.clustering import pseudo_labeler_selector
 from reidkit.entrypoints.runtime import ProcessRuntime, process_runtime
 from reidkit.entrypoints.settings import Profile, unstructure_profile
 
@@ -100,6 +97,10 @@ def evaluations(
     }
 
 
+def reranker_or_none(enabled: bool, k1: int, k2: int, lambda_value: float) -> KReciprocalReranker | None:
+    return KReciprocalReranker(k1, k2, lambda_value) if enabled else None
+
+
 def batch_count(iters_per_epoch: int) -> int | None:
     return iters_per_epoch or None
 
@@ -118,15 +119,6 @@ def checkpoint_dir(run_dir: str) -> Path:
 
 def events_dir(run_dir: str) -> Path:
     return Path(run_dir) / "events"
-
-
-def dbscan_labeler(
-    k1: int, k2: int, eps: float, min_samples: int, use_outliers: bool, self_paced: bool, eps_gap: float,
-    approximate: bool,
-) -> object:
-    knn = IvfKnn() if approximate else None  # None = exact faiss search; IVF is the reproducible approximation
-    labeler = DbscanLabeler(k1=k1, k2=k2, eps=eps, min_samples=min_samples, use_outliers=use_outliers, knn=knn)
-    return SelfPacedRefiner(labeler, eps_gap=eps_gap) if self_paced else labeler
 
 
 # --- containers ---------------------------------------------------------------------------------
@@ -163,34 +155,15 @@ class CoreContainer(containers.DeclarativeContainer):
     )
     test_transform = providers.Singleton(build_test_transform, config.input.height, config.input.width)
 
-    evaluator = providers.Singleton(
-        RankingEvaluator, metric=config.eval.metric, normalize=config.eval.normalize, max_rank=config.eval.max_rank
-    )
+    pseudo_labeler = pseudo_labeler_selector(config)
 
-    pseudo_labeler = providers.Selector(
-        config.pseudo_labeler.kind,
-        dbscan=providers.Singleton(
-            dbscan_labeler,
-            k1=config.pseudo_labeler.k1,
-            k2=config.pseudo_labeler.k2,
-            eps=config.pseudo_labeler.eps,
-            min_samples=config.pseudo_labeler.min_samples,
-            use_outliers=config.pseudo_labeler.use_outliers,
-            self_paced=config.pseudo_labeler.self_paced,
-            eps_gap=config.pseudo_labeler.eps_gap,
-            approximate=config.pseudo_labeler.approximate,
-        ),
-        kmeans=providers.Singleton(
-            KMeansLabeler,
-            num_clusters=config.pseudo_labeler.num_clusters,
-            niter=config.pseudo_labeler.niter,
-            seed=config.seed,
-        ),
-        infomap=providers.Singleton(
-            InfomapLabeler,
-            k=config.pseudo_labeler.k,
-            min_similarity=config.pseudo_labeler.min_similarity,
-            min_cluster_size=config.pseudo_labeler.min_cluster_size,
+    evaluator = providers.Singleton(
+        RankingEvaluator,
+        metric=config.eval.metric,
+        normalize=config.eval.normalize,
+        max_rank=config.eval.max_rank,
+        reranker=providers.Callable(
+            reranker_or_none, config.rerank.enabled, config.rerank.k1, config.rerank.k2, config.rerank.lambda_value
         ),
     )
 

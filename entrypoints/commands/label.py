@@ -41,15 +41,15 @@ def load_features(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from reidkit.adapters.runtime.logging import configure_logging
     from reidkit.domain.types import FeatureMatrix
-    from reidkit.entrypoints.containers import CoreContainer
+    from reidkit.entrypoints.clustering import ClusteringContainer
     from reidkit.entrypoints.settings import unstructure_profile
 
     configure_logging()
     profile = profile_from(args)
     features = FeatureMatrix(load_features(args.features))
-    core = CoreContainer()
-    core.config.from_dict(unstructure_profile(profile))
-    labeler = core.pseudo_labeler()
+    container = ClusteringContainer()
+    container.config.from_dict(unstructure_profile(profile))
+    labeler = container.pseudo_labeler()
     started = time.perf_counter()
     labels = labeler.assign(features)
     seconds = time.perf_counter() - started

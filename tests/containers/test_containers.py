@@ -8,6 +8,7 @@ from dependency_injector import providers
 
 from reidkit.application.supervised_train import SupervisedTrain
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
+from reidkit.entrypoints.clustering import ClusteringContainer
 from reidkit.entrypoints.containers import CoreContainer, SupervisedContainer, build_app
 from reidkit.entrypoints.settings import (
     DataSettings,
@@ -26,6 +27,7 @@ from tests.fakes import FakeBatches, Journal, MemoryCheckpointer, RecordingObser
     ("selector", "union"),
     [
         (CoreContainer.pseudo_labeler, PseudoLabelerSettings),
+        (ClusteringContainer.pseudo_labeler, PseudoLabelerSettings),
         (CoreContainer.domains, DataSettings),
         (SupervisedContainer.optimizer, OptimizerSettings),
         (SupervisedContainer.scheduler, SchedulerSettings),
@@ -93,3 +95,12 @@ def test_use_case_runs_with_faked_step_batches_and_checkpointer(tiny_data, tmp_p
     evaluated = [e for e in journal.events if e[0] == "evaluation"]
     assert [(e[1], e[2]) for e in evaluated] == [(1, "target")]  # the real encoder and evaluator ran
     assert progress.epochs_done == 2
+
+
+@pytest.mark.parametrize(("overrides", "reranks"), [([], False), (["rerank.enabled=true", "rerank.k1=12"], True)])
+def test_rerank_settings_reach_the_evaluator(overrides, reranks, tmp_path):
+    app = build_app(load_profile("demo", overrides), work_dir=str(tmp_path))
+    reranker = app.core.evaluator().reranker
+    assert (reranker is not None) is reranks
+    if reranks:
+        assert reranker.k1 == 12

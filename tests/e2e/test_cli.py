@@ -158,3 +158,17 @@ def test_evaluate_rerank_reproduces_the_torchreid_golden(golden, tmp_path):
     # a different k1 is really used
     assert main(["evaluate", "--features", str(path), "--rerank", "--set", "rerank.k1=5", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["mAP"] != pytest.approx(expected["mAP"], abs=1e-6)
+
+
+def test_label_never_imports_torch(golden, tmp_path):
+    import subprocess
+    import sys
+
+    features = _openunreid_features(golden, tmp_path)
+    code = (
+        "import sys; from reidkit.entrypoints.cli import main; "
+        f"code = main(['label', '--features', {str(features)!r}, '--out', {str(tmp_path / 'l.npy')!r}]); "
+        "sys.exit(code or (3 if 'torch' in sys.modules else 0))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
