@@ -46,12 +46,7 @@ def rerank(
     lambda_value: float = 0.3,
 ) -> np.ndarray:
     """(Q, G) float32 re-ranked distances between the rows of ``query_feats`` and ``gallery_feats``."""
-    if k1 < 1:
-        raise ValueError(f"k1 must be >= 1, got {k1}")
-    if k2 < 1:
-        raise ValueError(f"k2 must be >= 1, got {k2}")
-    if not 0.0 <= lambda_value <= 1.0:
-        raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
+    check_parameters(k1, k2, lambda_value)
     q = np.ascontiguousarray(query_feats, dtype=np.float32)
     g = np.ascontiguousarray(gallery_feats, dtype=np.float32)
     if q.ndim != 2 or g.ndim != 2 or q.shape[1] != g.shape[1]:
@@ -87,16 +82,20 @@ def rerank(
     return out
 
 
+def check_parameters(k1: int, k2: int, lambda_value: float) -> None:
+    if k1 < 1:
+        raise ValueError(f"k1 must be >= 1, got {k1}")
+    if k2 < 1:
+        raise ValueError(f"k2 must be >= 1, got {k2}")
+    if not 0.0 <= lambda_value <= 1.0:
+        raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
+
+
 class KReciprocalReranker:
     """``rerank`` with its parameters bound: ``reranker(query_feats, gallery_feats) -> (Q, G)``."""
 
     def __init__(self, k1: int = 20, k2: int = 6, lambda_value: float = 0.3) -> None:
-        if k1 < 1:
-            raise ValueError(f"k1 must be >= 1, got {k1}")
-        if k2 < 1:
-            raise ValueError(f"k2 must be >= 1, got {k2}")
-        if not 0.0 <= lambda_value <= 1.0:
-            raise ValueError(f"lambda_value must be in [0, 1], got {lambda_value}")
+        check_parameters(k1, k2, lambda_value)  # fail at construction, not at the first evaluation
         self.k1, self.k2, self.lambda_value = k1, k2, lambda_value
 
     def __call__(self, query_feats: np.ndarray, gallery_feats: np.ndarray) -> np.ndarray:
