@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from attrs import field, frozen
 
 from reidkit.domain.ports import Evaluator, FeatureEncoder
 from reidkit.domain.types import EmbeddedSet, ImageRecord, RetrievalMetrics
-
-
-def _records(value: Sequence[ImageRecord]) -> tuple[ImageRecord, ...]:
-    return tuple(value)
 
 
 @frozen
@@ -20,8 +14,8 @@ class Evaluate:
 
     encoder: FeatureEncoder
     evaluator: Evaluator
-    query: tuple[ImageRecord, ...] = field(converter=_records)
-    gallery: tuple[ImageRecord, ...] = field(converter=_records)
+    query: tuple[ImageRecord, ...] = field(converter=tuple)
+    gallery: tuple[ImageRecord, ...] = field(converter=tuple)
 
     def __attrs_post_init__(self) -> None:
         if not self.query or not self.gallery:

@@ -32,18 +32,15 @@ class ImageRecord:
     domain: str = ""
 
 
-def _records(value: Sequence[ImageRecord]) -> tuple[ImageRecord, ...]:
-    return tuple(value)
-
 
 @frozen
 class ReidDataset:
     """The three splits of one domain. Train pids are contiguous 0..num_train_pids-1."""
 
     name: str
-    train: tuple[ImageRecord, ...] = field(converter=_records)
-    query: tuple[ImageRecord, ...] = field(converter=_records)
-    gallery: tuple[ImageRecord, ...] = field(converter=_records)
+    train: tuple[ImageRecord, ...] = field(converter=tuple)
+    query: tuple[ImageRecord, ...] = field(converter=tuple)
+    gallery: tuple[ImageRecord, ...] = field(converter=tuple)
 
     @property
     def num_train_pids(self) -> int:

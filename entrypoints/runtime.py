@@ -43,7 +43,7 @@ def process_runtime(
     folder = Path(run_dir)
     log_file = configure_logging(folder / "log.jsonl", rank=rank)
     configure_threads(threads)
-    resolved = resolve_device(device if device != "auto" or world_size == 1 else "auto")
+    resolved = resolve_device(device)
     if resolved.type == "cuda" and world_size > 1:
         resolved = torch.device("cuda", local_rank)
         torch.cuda.set_device(resolved)
