@@ -6,7 +6,7 @@ class. Batches stay opaque (``B``): tensors never reach the domain or the applic
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
 from reidkit.domain.types import (
@@ -34,6 +34,35 @@ class PseudoLabeler(Protocol):
     """Clusters unlabelled features. Degenerate results are valid labels, never an exception."""
 
     def assign(self, features: FeatureMatrix) -> PseudoLabels: ...
+
+
+@runtime_checkable
+class FeatureSource(Protocol):
+    """What an adaptation method clusters each epoch: encoder features of the unlabelled set, a
+    memory's own rows (SpCL), or the mean of two teachers (MMT). Row i is unlabelled sample i."""
+
+    def collect(self) -> FeatureMatrix: ...
+
+
+@runtime_checkable
+class LabelRefiner(Protocol):
+    """Corrects pseudo labels after clustering (e.g. a learned link predictor); same length out."""
+
+    def refine(self, features: FeatureMatrix, labels: PseudoLabels) -> PseudoLabels: ...
+
+
+@runtime_checkable
+class LabelConsumer(Protocol):
+    """Anything sized by this epoch's labels: memories, classifier heads, samplers."""
+
+    def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None: ...
+
+
+@runtime_checkable
+class LabelScorer(Protocol):
+    """Diagnostics of pseudo labels (e.g. against true ids the method never sees for training)."""
+
+    def score(self, labels: PseudoLabels) -> Mapping[str, float]: ...
 
 
 @runtime_checkable
@@ -96,6 +125,8 @@ class TrainingObserver(Protocol):
     def on_epoch_end(self, epoch: int) -> None: ...
 
     def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None: ...
+
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None: ...
 
     def on_run_end(self, progress: TrainingProgress) -> None: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from reidkit.domain.types import (
     EmbeddedSet,
     FeatureMatrix,
     ImageRecord,
+    PseudoLabels,
     RetrievalMetrics,
     StepReport,
     TrainingProgress,
@@ -89,6 +90,9 @@ class RecordingObserver:
     def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
         self.journal("evaluation", epoch, name, metrics.mAP)
 
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
+        self.journal("pseudo_labels", epoch, labels.num_clusters, dict(quality))
+
     def on_run_end(self, progress: TrainingProgress) -> None:
         self.journal("run_end", progress.epochs_done)
 
@@ -126,3 +130,59 @@ class ExactEvaluator:
         q, g = query.features.values, gallery.features.values
         dist = (q**2).sum(1)[:, None] + (g**2).sum(1)[None, :] - 2 * q @ g.T
         return rank_metrics(dist, query.pids, gallery.pids, query.camids, gallery.camids, max_rank=5)
+
+
+class ScriptedFeatures:
+    """A FeatureSource returning the next scripted matrix each epoch (the last one repeats)."""
+
+    def __init__(self, journal: Journal, matrices: Sequence[np.ndarray]) -> None:
+        self.journal, self._matrices = journal, [np.asarray(m, dtype=np.float32) for m in matrices]
+        self.calls = 0
+
+    def collect(self) -> FeatureMatrix:
+        self.journal("features")
+        matrix = self._matrices[min(self.calls, len(self._matrices) - 1)]
+        self.calls += 1
+        return FeatureMatrix(matrix)
+
+
+class JournalLabeler:
+    """A PseudoLabeler that logs its call and delegates to a real (fake) labeler."""
+
+    def __init__(self, journal: Journal, inner: object) -> None:
+        self.journal, self.inner = journal, inner
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        self.journal("cluster", len(features))
+        return self.inner.assign(features)
+
+
+class RecordingConsumer:
+    """A LabelConsumer (memory, head or sampler stand-in) remembering what it was reset with."""
+
+    def __init__(self, journal: Journal, name: str) -> None:
+        self.journal, self.name = journal, name
+        self.resets: list[tuple[int, np.ndarray]] = []
+
+    def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
+        self.journal("reset", self.name, labels.num_clusters)
+        self.resets.append((len(features), labels.labels.copy()))
+
+
+class DroppingRefiner:
+    """A LabelRefiner that turns the given cluster id into outliers and renumbers the rest."""
+
+    def __init__(self, journal: Journal, cluster: int = 0) -> None:
+        self.journal, self.cluster = journal, cluster
+
+    def refine(self, features: FeatureMatrix, labels: PseudoLabels) -> PseudoLabels:
+        self.journal("refine", labels.num_clusters)
+        values = labels.labels.copy()
+        values[values == self.cluster] = -1
+        values[values > self.cluster] -= 1
+        return PseudoLabels(values)
+
+
+class CountingScorer:
+    def score(self, labels: PseudoLabels) -> Mapping[str, float]:
+        return {"clusters": float(labels.num_clusters)}

@@ -6,12 +6,13 @@ Under torchrun each rank runs the same use-case; without these decorators every 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch.distributed as dist
 
 from reidkit.domain.ports import Checkpointer
-from reidkit.domain.types import RetrievalMetrics, StepReport, TrainingProgress
+from reidkit.domain.types import PseudoLabels, RetrievalMetrics, StepReport, TrainingProgress
 
 
 def process_rank() -> int:
@@ -59,6 +60,10 @@ class MainProcessObserver:
     def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
         if self._main():
             self._inner.on_evaluation(epoch, name, metrics)
+
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
+        if self._main():
+            self._inner.on_pseudo_labels(epoch, labels, quality)
 
     def on_run_end(self, progress: TrainingProgress) -> None:
         if self._main():

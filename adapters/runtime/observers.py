@@ -8,18 +8,28 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import structlog
 from tqdm.auto import tqdm
 
-from reidkit.domain.types import RetrievalMetrics, StepReport, TrainingProgress
+from reidkit.domain.types import PseudoLabels, RetrievalMetrics, StepReport, TrainingProgress
 
 
 def _losses(report: StepReport) -> dict[str, float]:
     return {name: round(float(value), 5) for name, value in report.losses.items()}
+
+
+def label_summary(labels: PseudoLabels, quality: Mapping[str, float]) -> dict[str, float | int]:
+    """Cluster and outlier counts plus whatever the scorer measured, rounded for logs and files."""
+    return {
+        "clusters": labels.num_clusters,
+        "outliers": labels.num_outliers,
+        "samples": len(labels),
+        **{name: round(float(value), 4) for name, value in quality.items()},
+    }
 
 
 def write_json_atomically(path: Path, payload: Any) -> None:
@@ -62,6 +72,9 @@ class LoggingObserver:
             valid_queries=f"{metrics.num_valid_queries}/{metrics.num_queries}",
         )
 
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
+        self._log.info("pseudo labels", epoch=epoch + 1, **label_summary(labels, quality))
+
     def on_run_end(self, progress: TrainingProgress) -> None:
         self._log.info("finished", epochs=progress.epochs_done, best_mAP=round(progress.best_score, 4))
 
@@ -91,6 +104,9 @@ class ProgressObserver:
             self._bar = None
 
     def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
+        return None
+
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
         return None
 
     def on_run_end(self, progress: TrainingProgress) -> None:
@@ -132,6 +148,10 @@ class TensorboardObserver:
             self._w().add_scalar(f"{name}/{key}", value, epoch + 1)
         self._w().flush()
 
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
+        for key, value in label_summary(labels, quality).items():
+            self._w().add_scalar(f"pseudo_labels/{key}", value, epoch + 1)
+
     def on_run_end(self, progress: TrainingProgress) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -144,11 +164,19 @@ class MetricsFileObserver:
     def __init__(self, run_dir: str | Path) -> None:
         self._path = Path(run_dir) / "metrics.json"
         self._entries: list[dict[str, Any]] = []
+        self._labels: list[dict[str, Any]] = []
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
-        if self._path.is_file():  # a resumed run keeps the evaluations it already made
-            previous = json.loads(self._path.read_text()).get("evaluations", [])
-            self._entries = [e for e in previous if e["epoch"] <= start_epoch]
+        if self._path.is_file():  # a resumed run keeps what it already recorded
+            previous = json.loads(self._path.read_text())
+            self._entries = [e for e in previous.get("evaluations", []) if e["epoch"] <= start_epoch]
+            self._labels = [e for e in previous.get("pseudo_labels", []) if e["epoch"] <= start_epoch]
+
+    def _write(self) -> None:
+        payload: dict[str, Any] = {"evaluations": self._entries}
+        if self._labels:
+            payload["pseudo_labels"] = self._labels
+        write_json_atomically(self._path, payload)
 
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         return None
@@ -158,7 +186,11 @@ class MetricsFileObserver:
 
     def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
         self._entries.append({"epoch": epoch + 1, "domain": name, **metrics.as_dict()})
-        write_json_atomically(self._path, {"evaluations": self._entries})
+        self._write()
+
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
+        self._labels.append({"epoch": epoch + 1, **label_summary(labels, quality)})
+        self._write()
 
     def on_run_end(self, progress: TrainingProgress) -> None:
         return None
@@ -185,6 +217,10 @@ class CompositeObserver:
     def on_evaluation(self, epoch: int, name: str, metrics: RetrievalMetrics) -> None:
         for o in self._observers:
             o.on_evaluation(epoch, name, metrics)
+
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: Mapping[str, float]) -> None:
+        for o in self._observers:
+            o.on_pseudo_labels(epoch, labels, quality)
 
     def on_run_end(self, progress: TrainingProgress) -> None:
         for o in self._observers:

@@ -6,7 +6,7 @@ import pytest
 
 from reidkit.adapters.runtime import distributed
 from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver
-from reidkit.domain.types import TrainingProgress
+from reidkit.domain.types import PseudoLabels, TrainingProgress
 from tests.fakes import Journal, MemoryCheckpointer, RecordingObserver
 
 
@@ -21,7 +21,7 @@ def test_only_rank_zero_saves_but_every_rank_restores(monkeypatch, rank, writes)
     assert checkpointer.restore().epochs_done == (4 if writes else 3)
 
 
-@pytest.mark.parametrize(("rank", "events"), [(0, 5), (1, 0)])
+@pytest.mark.parametrize(("rank", "events"), [(0, 6), (1, 0)])
 def test_only_rank_zero_observes(monkeypatch, rank, events):
     monkeypatch.setattr(distributed, "process_rank", lambda: rank)
     journal = Journal()
@@ -30,5 +30,6 @@ def test_only_rank_zero_observes(monkeypatch, rank, events):
     observer.on_step(0, 0, None)
     observer.on_epoch_end(0)
     observer.on_evaluation(0, "source", type("M", (), {"mAP": 0.5})())
+    observer.on_pseudo_labels(0, PseudoLabels([0, 0, -1]), {})
     observer.on_run_end(TrainingProgress(epochs_done=1))
     assert len(journal.events) == events

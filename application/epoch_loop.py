@@ -1,0 +1,84 @@
+"""EpochLoop: the training loop every method shares.
+
+    restore the latest checkpoint, if any
+    for each remaining epoch:
+        prepare the epoch (a method's own per-epoch work, e.g. cluster and relabel)
+        for each batch: take one optimisation step
+        evaluate when scheduled (and at the end)
+        checkpoint (atomically), marking the best score
+
+Methods differ in what ``prepare`` does and in the step; the loop itself is never copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
+
+from attrs import define, field, frozen, validators
+
+from reidkit.application.evaluate import Evaluate
+from reidkit.domain.ports import BatchSource, Checkpointer, TrainingObserver, TrainingStep
+from reidkit.domain.types import RetrievalMetrics, TrainingProgress
+
+B = TypeVar("B")
+
+
+@frozen
+class Schedule:
+    """How long to train and how often to evaluate (0 = only after the last epoch)."""
+
+    epochs: int = field(validator=validators.ge(1))
+    eval_every: int = field(default=0, validator=validators.ge(0))
+
+    def evaluates_after(self, epoch: int) -> bool:
+        last = epoch + 1 == self.epochs
+        return last or (self.eval_every > 0 and (epoch + 1) % self.eval_every == 0)
+
+
+@define
+class EpochLoop(Generic[B]):
+    """``evaluations`` are scored by name; the first one picks the best checkpoint (so model
+    selection never needs to look at the other domains' labels)."""
+
+    batches: BatchSource[B]
+    step: TrainingStep[B]
+    checkpointer: Checkpointer
+    observer: TrainingObserver
+    schedule: Schedule
+    evaluations: Mapping[str, Evaluate] = field(factory=dict)
+
+    def run(self, prepare: Callable[[int], None] | None = None) -> TrainingProgress:
+        progress = self.checkpointer.restore() or TrainingProgress()
+        self.observer.on_run_start(
+            start_epoch=progress.epochs_done, epochs=self.schedule.epochs, steps_per_epoch=len(self.batches)
+        )
+        for epoch in range(progress.epochs_done, self.schedule.epochs):
+            if prepare is not None:
+                prepare(epoch)
+            self.step.begin_epoch(epoch)
+            for index, batch in enumerate(self.batches.epoch(epoch)):
+                self.observer.on_step(epoch, index, self.step.run(batch))
+            self.observer.on_epoch_end(epoch)
+            scores = self._evaluate(epoch) if self.schedule.evaluates_after(epoch) else {}
+            progress, is_best = _advance(progress, epoch, scores)
+            self.checkpointer.save(progress, is_best=is_best)
+        self.observer.on_run_end(progress)
+        return progress
+
+    def _evaluate(self, epoch: int) -> dict[str, RetrievalMetrics]:
+        scores = {}
+        for name, evaluation in self.evaluations.items():
+            scores[name] = metrics = evaluation.run()
+            self.observer.on_evaluation(epoch, name, metrics)
+        return scores
+
+
+def _advance(
+    progress: TrainingProgress, epoch: int, scores: Mapping[str, RetrievalMetrics]
+) -> tuple[TrainingProgress, bool]:
+    history = progress.history + tuple((epoch, name, m.mAP) for name, m in scores.items())
+    selection = next(iter(scores.values()), None)
+    is_best = selection is not None and selection.mAP > progress.best_score
+    best = selection.mAP if is_best and selection is not None else progress.best_score
+    return TrainingProgress(epochs_done=epoch + 1, best_score=best, history=history), is_best
