@@ -22,10 +22,13 @@ log = logging.getLogger(__name__)
 
 
 class ReidOutput(NamedTuple):
-    """Train-mode output. ``logits`` is None while the model has no classifier (0 classes)."""
+    """Train-mode output: ``features`` before the BNNeck (for triplet losses), ``embeddings``
+    after it (what retrieval and the contrastive memories use), ``logits`` None while the model
+    has no classifier (0 classes)."""
 
     features: torch.Tensor
     logits: torch.Tensor | None
+    embeddings: torch.Tensor
 
 
 class ReidNet(nn.Module):
@@ -73,7 +76,7 @@ class ReidNet(nn.Module):
         if not self.training:
             return neck
         logits = self.classifier(self.dropout(neck)) if self.classifier is not None else None
-        return ReidOutput(features=features, logits=logits)
+        return ReidOutput(features=features, logits=logits, embeddings=neck)
 
     def reset_classifier(
         self, num_classes: int, init_weights: torch.Tensor | None = None, *, normalize: bool = True
@@ -101,6 +104,41 @@ class ReidNet(nn.Module):
             with torch.no_grad():
                 classifier.weight.copy_(F.normalize(weights, dim=1) if normalize else weights)
         self.classifier = classifier
+
+
+    def resize_classifier(self, num_classes: int, init_weights: torch.Tensor | None = None) -> nn.Parameter:
+        """Gives the classifier ``num_classes`` rows *in place*: the weight stays the same
+        Parameter object, so an optimizer built on the model keeps training it. Per-parameter
+        optimizer state (Adam's moments) of the old shape must be dropped by the caller; the
+        returned Parameter is the one to look up. Rows come from ``init_weights`` (L2-normalised,
+        e.g. cluster centroids) or the usual tiny normal init. The classifier must exist: build
+        the model with ``num_classes >= 1`` when the head is sized per epoch."""
+        if self.classifier is None:
+            raise ValueError("resize_classifier needs a classifier: build the model with num_classes >= 1")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        weight = self.classifier.weight
+        with torch.no_grad():
+            if init_weights is None:
+                rows = torch.empty(num_classes, self.feature_dim, device=weight.device, dtype=weight.dtype)
+                nn.init.normal_(rows, std=0.001)
+            else:
+                expected = (num_classes, self.feature_dim)
+                if tuple(init_weights.shape) != expected:
+                    raise ValueError(f"init_weights must have shape {expected}, got {tuple(init_weights.shape)}")
+                rows = F.normalize(init_weights.detach().to(weight.device, weight.dtype), dim=1)
+        weight.data = rows
+        weight.grad = None
+        self.classifier.out_features = num_classes
+        return weight
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # noqa: ANN001, E501
+        # A head sized per epoch (pseudo labels) is saved with that epoch's size: follow it.
+        saved = state_dict.get(f"{prefix}classifier.weight")
+        if saved is not None and self.classifier is not None and saved.shape != self.classifier.weight.shape:
+            if saved.ndim == 2 and saved.shape[1] == self.feature_dim:
+                self.resize_classifier(int(saved.shape[0]))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
 
 
 def _embedding_layer(in_features: int, out_features: int) -> nn.Linear:

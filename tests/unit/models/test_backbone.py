@@ -142,3 +142,42 @@ def test_zero_classes_means_no_logits_until_reset():
 def test_invalid_options_name_the_culprit(kwargs, culprit):
     with pytest.raises(ValueError, match=culprit):
         tiny_net(**kwargs)
+
+
+def test_train_mode_embeddings_equal_the_eval_embedding_path():
+    model = tiny_net()
+    model.train()
+    images = torch.randn(4, 3, 32, 16)
+    output = model(images)
+    assert torch.allclose(output.embeddings, model.neck(output.features))
+
+
+def test_resize_classifier_keeps_the_parameter_so_the_optimizer_still_trains_it():
+    model = tiny_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    weight = model.classifier.weight
+    centroids = torch.randn(7, model.feature_dim)
+    assert model.resize_classifier(7, centroids) is weight
+    assert model.classifier.weight is weight and model.num_classes == 7
+    assert torch.allclose(weight.norm(dim=1), torch.ones(7))
+    model.train()
+    before = weight.detach().clone()
+    nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 16)).logits, torch.tensor([0, 1, 6, 6])).backward()
+    optimizer.step()
+    assert not torch.equal(before, weight.detach())
+
+
+def test_state_with_another_head_size_loads_by_resizing():
+    trained = tiny_net()
+    trained.resize_classifier(9)
+    fresh = tiny_net()
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.num_classes == 9
+    assert torch.equal(fresh.classifier.weight, trained.classifier.weight)
+
+
+def test_resize_classifier_refuses_a_model_without_head_and_bad_shapes():
+    with pytest.raises(ValueError, match="build the model with num_classes >= 1"):
+        tiny_net(num_classes=0).resize_classifier(3)
+    with pytest.raises(ValueError, match=r"init_weights must have shape \(3, "):
+        tiny_net().resize_classifier(3, torch.zeros(2, 5))
