@@ -19,3 +19,7 @@ class CheckpointError(ReidkitError):
 
 class ProfileError(ReidkitError):
     """A profile is invalid; the message lists every problem with its path, one per line."""
+
+
+class PseudoLabelError(ReidkitError):
+    """This epoch's pseudo labels cannot feed training (too few clusters for the batch shape...)."""

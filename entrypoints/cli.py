@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from reidkit.domain.errors import ReidkitError
-from reidkit.entrypoints.commands import data, demo, evaluate, label, train
+from reidkit.entrypoints.commands import adapt, data, demo, evaluate, label, train
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reidkit", description="Object re-identification toolbox")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (demo, train, evaluate, label, data):
+    for command in (demo, train, adapt, evaluate, label, data):
         command.register(subparsers)
     return parser
 

@@ -7,118 +7,44 @@ leaves are ``Selector``s on a ``kind``; the method container is picked in plain 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dependency_injector import containers, providers
 
 from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
-from reidkit.adapters.data.market import read_market
 from reidkit.adapters.data.samplers import IdentitySampler
-from reidkit.adapters.data.synth import ensure_synthetic
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
-from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
-from reidkit.adapters.evaluation.rerank import KReciprocalReranker
-from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
-from reidkit.adapters.losses.triplet import TripletLoss
 from reidkit.adapters.models.backbone import build_reid_model
-from reidkit.adapters.runtime.checkpoint import TorchCheckpointer
-from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver
-from reidkit.adapters.runtime.observers import (
-    CompositeObserver,
-    LoggingObserver,
-    MetricsFileObserver,
-    ProgressObserver,
-    TensorboardObserver,
-    progress_callback,
-)
-from reidkit.adapters.steps.optim import WarmupSchedule, build_optimizer
 from reidkit.adapters.steps.supervised import SupervisedStep
-from reidkit.application.evaluate import Evaluate
-from reidkit.application.supervised_train import Schedule, SupervisedTrain
-from reidkit.domain.errors import DatasetError
-from reidkit.domain.types import ImageRecord, ReidDataset
+from reidkit.application.supervised_train import SupervisedTrain
+from reidkit.entrypoints.adapt_containers import ClusterBaselineContainer, ClusterContrastContainer, SpclContainer
 from reidkit.entrypoints.clustering import pseudo_labeler_selector
-from reidkit.entrypoints.runtime import ProcessRuntime, process_runtime
+from reidkit.entrypoints.runtime import process_runtime
 from reidkit.entrypoints.settings import Profile, unstructure_profile
-
-# --- glue: small functions the providers call ---------------------------------------------------
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("REIDKIT_DATA_DIR") or Path.home() / ".cache" / "reidkit" / "synthetic")
-
-
-def synthetic_domains(preset: str, seed: int, cache_dir: str) -> dict[str, ReidDataset]:
-    roots = ensure_synthetic(
-        preset,
-        seed,
-        Path(cache_dir) if cache_dir else default_data_dir(),
-        progress=progress_callback(f"generating synthetic data ({preset}, seed {seed})"),
-    )
-    return {name: read_market(root, domain=name) for name, root in roots.items()}
-
-
-def market_domains(roots: Mapping[str, str]) -> dict[str, ReidDataset]:
-    return {name: read_market(root, domain=name) for name, root in roots.items()}
-
-
-def pick_domain(domains: Mapping[str, ReidDataset], name: str) -> ReidDataset:
-    if name not in domains:
-        raise DatasetError(f"no domain named {name!r}; the data has {sorted(domains)}")
-    return domains[name]
-
-
-def train_records(dataset: ReidDataset) -> tuple[ImageRecord, ...]:
-    return dataset.train
-
-
-def num_train_pids(dataset: ReidDataset) -> int:
-    return dataset.num_train_pids
-
-
-def pk_batch_size(ids_per_batch: int, instances_per_id: int) -> int:
-    return ids_per_batch * instances_per_id
-
-
-def train_labels(dataset: ReidDataset) -> list[int]:
-    return [r.pid for r in dataset.train]
-
-
-def evaluations(
-    encoder: TorchFeatureEncoder, evaluator: RankingEvaluator, domains: Mapping[str, ReidDataset], names: Sequence[str]
-) -> dict[str, Evaluate]:
-    return {
-        name: Evaluate(encoder, evaluator, pick_domain(domains, name).query, pick_domain(domains, name).gallery)
-        for name in names
-    }
-
-
-def reranker_or_none(enabled: bool, k1: int, k2: int, lambda_value: float) -> KReciprocalReranker | None:
-    return KReciprocalReranker(k1, k2, lambda_value) if enabled else None
-
-
-def batch_count(iters_per_epoch: int) -> int | None:
-    return iters_per_epoch or None
-
-
-def amp_enabled(amp: str, runtime: ProcessRuntime) -> bool:
-    return amp == "on" or (amp == "auto" and runtime.device.type == "cuda")
-
-
-def device_of(runtime: ProcessRuntime) -> str:
-    return str(runtime.device)
-
-
-def checkpoint_dir(run_dir: str) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def events_dir(run_dir: str) -> Path:
-    return Path(run_dir) / "events"
+from reidkit.entrypoints.wiring import (
+    cross_entropy_or_none,
+    triplet_or_none,
+    amp_enabled,
+    batch_count,
+    checkpointer_provider,
+    device_of,
+    encoder_provider,
+    evaluations,
+    market_domains,
+    num_train_pids,
+    observer_provider,
+    optimizer_selector,
+    pick_domain,
+    pk_batch_size,
+    reranker_or_none,
+    schedule_provider,
+    scheduler_selector,
+    synthetic_domains,
+    train_labels,
+    train_records,
+)
 
 
 # --- containers ---------------------------------------------------------------------------------
@@ -188,51 +114,17 @@ class SupervisedContainer(containers.DeclarativeContainer):
         pretrained=config.model.pretrained,
     )
 
-    optimizer = providers.Selector(
-        config.optimizer.kind,
-        adam=providers.Singleton(
-            build_optimizer, "adam", model, lr=config.optimizer.lr, weight_decay=config.optimizer.weight_decay
-        ),
-        sgd=providers.Singleton(
-            build_optimizer,
-            "sgd",
-            model,
-            lr=config.optimizer.lr,
-            weight_decay=config.optimizer.weight_decay,
-            momentum=config.optimizer.momentum,
-        ),
-    )
-
-    scheduler = providers.Selector(
-        config.scheduler.kind,
-        step=providers.Singleton(
-            WarmupSchedule,
-            optimizer,
-            kind="step",
-            warmup_epochs=config.scheduler.warmup_epochs,
-            warmup_factor=config.scheduler.warmup_factor,
-            milestones=config.scheduler.milestones,
-            gamma=config.scheduler.gamma,
-        ),
-        cosine=providers.Singleton(
-            WarmupSchedule,
-            optimizer,
-            kind="cosine",
-            warmup_epochs=config.scheduler.warmup_epochs,
-            warmup_factor=config.scheduler.warmup_factor,
-            max_epochs=config.train.epochs,
-            min_lr=config.scheduler.min_lr,
-        ),
-    )
+    optimizer = optimizer_selector(config, model)
+    scheduler = scheduler_selector(config, optimizer)
 
     step = providers.Singleton(
         SupervisedStep,
         model=model,
         optimizer=optimizer,
         scheduler=scheduler,
-        cross_entropy=providers.Singleton(CrossEntropyLoss, epsilon=config.loss.label_smoothing),
-        triplet=providers.Singleton(
-            TripletLoss, margin=config.loss.triplet_margin, soft_margin=config.loss.soft_margin
+        cross_entropy=providers.Callable(cross_entropy_or_none, config.loss.label_smoothing, config.loss.ce_weight),
+        triplet=providers.Callable(
+            triplet_or_none, config.loss.triplet_margin, config.loss.soft_margin, config.loss.triplet_weight
         ),
         ce_weight=config.loss.ce_weight,
         triplet_weight=config.loss.triplet_weight,
@@ -259,46 +151,13 @@ class SupervisedContainer(containers.DeclarativeContainer):
         num_workers=config.input.num_workers,
     )
 
-    encoder = providers.Singleton(
-        TorchFeatureEncoder,
-        model,
-        core.test_transform,
-        batch_size=config.eval.batch_size,
-        device=providers.Callable(device_of, core.runtime),
-        num_workers=config.input.num_workers,
-        flip_augment=config.eval.flip,
-        progress=providers.Callable(progress_callback, "features"),
-    )
+    encoder = encoder_provider(config, core, model)
 
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
 
-    checkpointer = providers.Singleton(
-        MainProcessCheckpointer,
-        providers.Singleton(
-            TorchCheckpointer,
-            providers.Callable(checkpoint_dir, config.runtime.work_dir),
-            providers.Dict(step=step),
-        ),
-    )
-
-    observer = providers.Singleton(
-        MainProcessObserver,
-        providers.Singleton(
-            CompositeObserver,
-            providers.List(
-                providers.Singleton(LoggingObserver, log_every=config.train.log_every),
-                providers.Singleton(ProgressObserver),
-                providers.Singleton(
-                    TensorboardObserver,
-                    providers.Callable(events_dir, config.runtime.work_dir),
-                    log_every=config.train.log_every,
-                ),
-                providers.Singleton(MetricsFileObserver, config.runtime.work_dir),
-            ),
-        ),
-    )
-
-    schedule = providers.Singleton(Schedule, epochs=config.train.epochs, eval_every=config.train.eval_every)
+    checkpointer = checkpointer_provider(config, providers.Dict(step=step))
+    observer = observer_provider(config)
+    schedule = schedule_provider(config)
 
     use_case = providers.Factory(
         SupervisedTrain,
@@ -313,6 +172,9 @@ class SupervisedContainer(containers.DeclarativeContainer):
 
 METHOD_CONTAINERS: dict[str, type[containers.DeclarativeContainer]] = {
     "supervised": SupervisedContainer,
+    "cluster_baseline": ClusterBaselineContainer,
+    "spcl": SpclContainer,
+    "cluster_contrast": ClusterContrastContainer,
 }
 
 

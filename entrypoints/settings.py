@@ -27,6 +27,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+Method = Literal["supervised", "cluster_baseline", "spcl", "cluster_contrast"]
 
 
 def _positive_sizes(_: object, attribute: Any, value: Sequence[int]) -> None:
@@ -85,6 +86,7 @@ class ModelSettings:
     dropout: float = field(default=0.0, validator=[v.ge(0.0), v.lt(1.0)])
     embedding_dim: int = field(default=0, validator=v.ge(0))
     pretrained: str = ""  # a local torchvision-format state dict; "" = random initialisation
+    dsbn: bool = False  # domain-specific BN (UDA): one BN per domain, the target's at test time
 
 
 @frozen(kw_only=True)
@@ -164,6 +166,32 @@ class RuntimeSettings:
     resume: bool = True
 
 
+# --- adaptation (every method but supervised) -------------------------------------------------
+
+
+@frozen(kw_only=True)
+class AdaptSettings:
+    """How an adaptation run starts and what else it sees. The unlabelled domain is
+    ``train.domain``; ``source_domain`` is a labelled domain trained alongside it (SpCL's UDA),
+    "" for none."""
+
+    start_from: Literal["scratch", "source_model"] = "scratch"
+    source_model: str = ""  # a checkpoint or state dict; "" = train `pretrain_profile` first
+    pretrain_profile: str = "demo"  # supervised profile run on the source when source_model is ""
+    source_domain: str = ""
+    reset_optimizer: bool = False  # clear optimizer state every epoch (the strong baseline does)
+
+
+@frozen(kw_only=True)
+class MemorySettings:
+    """Feature memories of SpCL (hybrid) and Cluster Contrast (cluster centroids)."""
+
+    temperature: float = field(default=0.05, validator=v.gt(0.0))
+    momentum: float = field(default=0.2, validator=[v.ge(0.0), v.lt(1.0)])
+    update_rule: Literal["mean", "hard"] = "mean"  # Cluster Contrast: every sample, or the hardest per cluster
+    learn_temperature: bool = False  # Cluster Contrast's trainable-temperature variant
+
+
 # --- pseudo labels (unsupervised methods and `reidkit label`) -----------------------------------
 
 
@@ -212,7 +240,7 @@ class RerankSettings:
 class Profile:
     """A whole run: what a TOML profile says, after defaults and --set overrides."""
 
-    method: Literal["supervised"] = "supervised"
+    method: Method = "supervised"
     name: str = "custom"
     seed: int = field(default=0, validator=v.ge(0))
     data: DataSettings = field(factory=SyntheticData)
@@ -226,13 +254,23 @@ class Profile:
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
     pseudo_labeler: PseudoLabelerSettings = field(factory=DbscanSettings)
     rerank: RerankSettings = field(factory=RerankSettings)
+    adapt: AdaptSettings = field(factory=AdaptSettings)
+    memory: MemorySettings = field(factory=MemorySettings)
 
     def __attrs_post_init__(self) -> None:
+        if self.method != "supervised":
+            if self.train.iters_per_epoch < 1:
+                raise ValueError(f"method {self.method!r} needs train.iters_per_epoch >= 1 (pseudo labels change each epoch)")
+            if self.adapt.source_domain == self.train.domain:
+                raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
+        elif self.model.dsbn:
+            raise ValueError("model.dsbn needs an adaptation method (supervised training sees one domain)")
         if isinstance(self.data, MarketFolders):
             known = set(self.data.roots)
-            for where, domain in [("train.domain", self.train.domain)] + [
-                ("eval.domains", d) for d in self.eval.domains
-            ]:
+            named = [("train.domain", self.train.domain)] + [("eval.domains", d) for d in self.eval.domains]
+            if self.adapt.source_domain:
+                named.append(("adapt.source_domain", self.adapt.source_domain))
+            for where, domain in named:
                 if domain not in known:
                     raise ValueError(f"{where} names '{domain}', but data.roots has only {sorted(known)}")
 

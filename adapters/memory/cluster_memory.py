@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reidkit.adapters.clustering.centroids import class_centroids
 from reidkit.adapters.memory.updates import adopt_saved_shapes, momentum_update_
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
@@ -119,12 +120,7 @@ class ClusterMemory(nn.Module):
 
 def cluster_means(features: FeatureMatrix, labels: PseudoLabels) -> Tensor:
     """(K, d) float32 L2-normalised mean of each cluster 0..K-1, summed in float64; -1 is skipped."""
-    values, ids = features.values, labels.labels
-    kept = ids >= 0
-    sums = np.zeros((labels.num_clusters, features.dim), dtype=np.float64)
-    np.add.at(sums, ids[kept], values[kept])
-    means = sums / np.bincount(ids[kept], minlength=labels.num_clusters)[:, None]
-    return F.normalize(torch.from_numpy(means), dim=1).float()
+    return torch.from_numpy(class_centroids(features, labels.labels).values.copy())
 
 
 def hardest_per_label(x: Tensor, targets: Tensor, centroids: Tensor) -> Tensor:

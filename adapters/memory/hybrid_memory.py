@@ -9,7 +9,7 @@ part of ``backward`` (SpCL issue #15).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -142,19 +142,3 @@ class HybridMemory(nn.Module):
             f"feature_dim={self.feature_dim}, rows={self.features.shape[0]}, "
             f"num_source_classes={self.num_source_classes}, temperature={self.temperature}, momentum={self.momentum}"
         )
-
-
-def source_centroids(features: FeatureMatrix, labels: Sequence[int] | np.ndarray) -> FeatureMatrix:
-    """L2-normalised mean feature of each source class 0..C-1 (every class must have a sample)."""
-    ids = np.asarray(labels, dtype=np.int64)
-    if ids.shape != (len(features),):
-        raise ValueError(f"labels {ids.shape} must be ({len(features)},) to match the features")
-    if ids.size == 0 or ids.min() < 0:
-        raise ValueError("source labels must be non-empty class ids >= 0")
-    counts = np.bincount(ids)
-    if (counts == 0).any():
-        raise ValueError(f"source class ids must be contiguous from 0; missing {int(np.flatnonzero(counts == 0)[0])}")
-    sums = np.zeros((counts.size, features.dim), dtype=np.float64)
-    np.add.at(sums, ids, features.values)
-    means = sums / counts[:, None]
-    return FeatureMatrix(means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12))

@@ -7,7 +7,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from reidkit.adapters.models.dsbn import domains
 from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.adapters.steps.precision import Precision
 from reidkit.domain.types import StepReport
 
 
@@ -25,9 +27,8 @@ class SupervisedStep:
     """Implements ``TrainingStep[dict]`` on batches ``{"image": (N,3,H,W), "label": (N,), ...}``.
 
     The model must return an object with ``features`` (for the triplet loss) and ``logits`` (for
-    cross-entropy) in train mode, as ReidNet does. ``amp`` autocasts the forward pass to bfloat16
-    on CPU and to float16 on CUDA, where a GradScaler guards the float16 gradients against
-    underflow (bfloat16 has float32's range and needs none).
+    cross-entropy) in train mode, as ReidNet does. ``amp``: see :class:`Precision`. A batch's
+    ``domain`` ids route its samples through their domain's BN in a DSBN model.
     """
 
     def __init__(
@@ -57,11 +58,16 @@ class SupervisedStep:
         self.scheduler = scheduler
         self.cross_entropy, self.ce_weight = cross_entropy, float(ce_weight)
         self.triplet, self.triplet_weight = triplet, float(triplet_weight)
-        self.amp = bool(amp)
+        self.precision = Precision(self.device, amp)
         self.seed = seed
-        on_cuda = self.device.type == "cuda"
-        self._amp_dtype = torch.float16 if on_cuda else torch.bfloat16
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp and on_cuda else None
+
+    @property
+    def amp(self) -> bool:
+        return self.precision.amp
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler | None:
+        return self.precision.scaler
 
     def begin_epoch(self, epoch: int) -> None:
         self.model.train()
@@ -74,18 +80,10 @@ class SupervisedStep:
     def run(self, batch: dict) -> StepReport:
         images = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device, non_blocking=True)
-        with torch.autocast(device_type=self.device.type, dtype=self._amp_dtype, enabled=self.amp):
+        with domains(self.model, batch.get("domain")), self.precision.autocast():
             output = self.model(images)
         losses = self._losses(output, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        total = losses["total"]
-        if self.scaler is not None:
-            self.scaler.scale(total).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            total.backward()
-            self.optimizer.step()
+        self.precision.backward_and_step(losses["total"], self.optimizer)
         return StepReport(
             losses={name: value.detach() for name, value in losses.items()},
             batch_size=int(labels.shape[0]),
@@ -110,8 +108,7 @@ class SupervisedStep:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
-        if self.scaler is not None:
-            state["scaler"] = self.scaler.state_dict()
+        state.update(self.precision.state_dict())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -124,6 +121,4 @@ class SupervisedStep:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        # A scaler's state is only meaningful on CUDA; resuming a GPU run on CPU drops it.
-        if self.scaler is not None and "scaler" in state:
-            self.scaler.load_state_dict(state["scaler"])
+        self.precision.load_state_dict(state)

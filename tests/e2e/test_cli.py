@@ -172,3 +172,58 @@ def test_label_never_imports_torch(golden, tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _adapt_sets(tiny_data, *extra):
+    """The tiny preset for an adaptation profile: k-means labels (any feature gives 8 clusters)."""
+    return _sets(
+        tiny_overrides(
+            tiny_data,
+            "train.domain='target'",
+            "eval.domains=['target']",
+            "pseudo_labeler.kind='kmeans'",
+            "pseudo_labeler.num_clusters=8",
+            *extra,
+        )
+    )
+
+
+@pytest.mark.slow
+def test_adapt_pretrains_on_the_source_then_adapts_and_prints_both(tiny_data, tmp_path, capsys):
+    run_dir = tmp_path / "uda"
+    assert main(["adapt", "--profile", "cluster_contrast_uda", "--work-dir", str(run_dir), *_adapt_sets(tiny_data)]) == 0
+    out = capsys.readouterr().out
+    assert "source model -> target (direct transfer)" in out and "cluster_contrast_uda -> target" in out
+    assert (run_dir / "pretrain" / "checkpoints" / "best.pt").is_file()
+    labels = json.loads((run_dir / "metrics.json").read_text())["pseudo_labels"]
+    assert [(e["epoch"], e["clusters"], e["samples"]) for e in labels] == [(1, 8, 64), (2, 8, 64)]
+    assert {"precision", "recall", "f_score", "ari"} <= set(labels[0])
+
+
+@pytest.mark.slow
+def test_spcl_resume_restores_the_memory_and_reaches_the_uninterrupted_result(tiny_data, tmp_path, monkeypatch):
+    full, split = tmp_path / "full", tmp_path / "split"
+    base = ["adapt", "--profile", "spcl_usl", *_adapt_sets(tiny_data, "train.epochs=3", "pseudo_labeler.kind='dbscan'",
+            "pseudo_labeler.k1=10", "pseudo_labeler.use_outliers=true", "pseudo_labeler.self_paced=true")]  # fmt: skip
+    assert main([*base, "--work-dir", str(full)]) == 0
+
+    save = TorchCheckpointer.save
+
+    def save_then_interrupt(self, progress, *, is_best):
+        save(self, progress, is_best=is_best)
+        if progress.epochs_done == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TorchCheckpointer, "save", save_then_interrupt)
+        assert main([*base, "--work-dir", str(split)]) == 130
+    assert main([*base, "--work-dir", str(split)]) == 0
+    full_saved = json.loads((full / "metrics.json").read_text())
+    split_saved = json.loads((split / "metrics.json").read_text())
+    assert split_saved == full_saved
+    assert len(full_saved["pseudo_labels"]) == 3
+
+
+def test_adapt_refuses_a_supervised_profile(tmp_path, capsys):
+    assert main(["adapt", "--profile", "demo", "--work-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "reidkit: profile 'demo' is supervised: run it with `reidkit train`\n"

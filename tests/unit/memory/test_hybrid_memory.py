@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reidkit.adapters.memory.hybrid_memory import HybridMemory, source_centroids
+from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.memory.updates import momentum_update_, occurrence_rank
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
@@ -85,18 +85,6 @@ def test_initialize_normalises_rows_and_gives_each_its_own_class():
     np.testing.assert_allclose(memory.features[:3].numpy(), source.normalized().values, atol=1e-6)
     np.testing.assert_allclose(memory.snapshot().values, target.normalized().values, atol=1e-6)
     assert memory.labels.tolist() == list(range(13))
-
-
-def test_source_centroids_are_normalised_class_means():
-    values = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 3.0], [2.0, 3.0]], dtype=np.float32)
-    centroids = source_centroids(FeatureMatrix(values), [0, 0, 1, 0])
-    np.testing.assert_allclose(centroids.values, [[0.6, 0.8], [0.0, 1.0]], atol=1e-6)
-
-
-@pytest.mark.parametrize(("labels", "match"), [([0, 1], "match"), ([0, 2, 2], "missing 1"), ([0, -1, 0], ">= 0")])
-def test_source_centroids_validation(labels, match):
-    with pytest.raises(ValueError, match=match):
-        source_centroids(_features(3), labels)
 
 
 # -- reset --------------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""FeatureSource adapters: what an adaptation method clusters at the start of each epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from reidkit.adapters.clustering.centroids import class_centroids
+from reidkit.domain.ports import FeatureEncoder
+from reidkit.domain.types import FeatureMatrix, ImageRecord
+
+
+class EncodedFeatures:
+    """The current encoder's (L2-normalised) features of the unlabelled training images:
+    the strong baseline, UDA_TP and Cluster Contrast re-extract every epoch."""
+
+    def __init__(self, encoder: FeatureEncoder, records: Sequence[ImageRecord], *, normalize: bool = True) -> None:
+        if not records:
+            raise ValueError("EncodedFeatures needs at least one training record to cluster")
+        self.encoder = encoder
+        self.records = tuple(records)
+        self.normalize = normalize
+
+    def collect(self) -> FeatureMatrix:
+        features = self.encoder.encode(self.records)
+        return features.normalized() if self.normalize else features
+
+
+class InstanceMemory(Protocol):
+    """The part of SpCL's hybrid memory that MemoryFeatures needs."""
+
+    @property
+    def initialized(self) -> bool: ...
+
+    def initialize(self, target_features: FeatureMatrix, source_centroids: FeatureMatrix | None = None) -> None: ...
+
+    def snapshot(self) -> FeatureMatrix: ...
+
+
+class MemoryFeatures:
+    """SpCL clusters its hybrid memory's instance rows, which training keeps up to date; the
+    encoder runs once, to fill an empty memory (target instances, plus source class centroids in
+    UDA). A memory restored from a checkpoint is already full, so a resumed run never refills it
+    from the restored weights (upstream re-initialises it, silently changing the run)."""
+
+    def __init__(
+        self,
+        memory: InstanceMemory,
+        encoder: FeatureEncoder,
+        target_records: Sequence[ImageRecord],
+        source_records: Sequence[ImageRecord] = (),
+    ) -> None:
+        if not target_records:
+            raise ValueError("MemoryFeatures needs the unlabelled target training records")
+        self.memory = memory
+        self.encoder = encoder
+        self.target_records = tuple(target_records)
+        self.source_records = tuple(source_records)
+
+    def collect(self) -> FeatureMatrix:
+        if not self.memory.initialized:
+            target = self.encoder.encode(self.target_records).normalized()
+            centroids = None
+            if self.source_records:
+                source = self.encoder.encode(self.source_records).normalized()
+                centroids = class_centroids(source, [r.pid for r in self.source_records])
+            self.memory.initialize(target, centroids)
+        return self.memory.snapshot()

@@ -1,0 +1,69 @@
+"""Per-epoch classifier heads for pseudo labels, and starting a model from a source-trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+import torch
+
+from reidkit.adapters.clustering.centroids import class_centroids
+from reidkit.adapters.models.backbone import ReidNet
+from reidkit.adapters.models.weights import read_state_dict
+from reidkit.adapters.runtime.checkpoint import read_checkpoint
+from reidkit.domain.errors import CheckpointError
+from reidkit.domain.types import FeatureMatrix, PseudoLabels
+
+_log = structlog.get_logger(__name__)
+
+
+class ClassifierReset:
+    """A ``LabelConsumer``: each epoch the classifier gets one row per cluster, initialised from
+    the cluster centroids (as the strong baseline and MMT do), in place so the optimizer keeps
+    training it. ``reset_optimizer`` clears all optimizer state (the strong baseline starts each
+    epoch afresh); otherwise only the head's stale moments go."""
+
+    def __init__(self, model: ReidNet, optimizer: torch.optim.Optimizer, *, reset_optimizer: bool) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.reset_optimizer = reset_optimizer
+
+    def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
+        centroids = class_centroids(features, labels.labels)
+        weight = self.model.resize_classifier(labels.num_clusters, torch.from_numpy(centroids.values.copy()))
+        if self.reset_optimizer:
+            self.optimizer.state.clear()
+        else:
+            self.optimizer.state.pop(weight, None)
+
+
+def source_model_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The model weights of a reidkit checkpoint (``checkpoints/*.pt`` of a training run) or of a
+    plain exported state dict."""
+    path = Path(path)
+    if Path(f"{path}.sha256").is_file():
+        components = read_checkpoint(path)["components"]
+        step = components.get("step")
+        if not isinstance(step, dict) or not isinstance(step.get("model"), dict):
+            raise CheckpointError(f"{path} has no model weights (components: {sorted(components)})")
+        return dict(step["model"])
+    return read_state_dict(path)
+
+
+def load_source_model(model: ReidNet, path: str | Path) -> None:
+    """Starts adaptation from a source-trained model: every tensor but the classifier (whose
+    classes were the source identities) must match by name and shape."""
+    state = {k: v for k, v in source_model_state(path).items() if not k.startswith("classifier.")}
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    mismatched = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
+    if missing or unexpected or mismatched:
+        problems = [
+            f"{label}: {', '.join(names[:4])}" + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+            for label, names in (("missing", missing), ("unexpected", unexpected), ("other shape", mismatched))
+            if names
+        ]
+        raise CheckpointError(f"{path} does not fit this model ({'; '.join(problems)}); same backbone and head settings?")
+    model.load_state_dict(state, strict=False)
+    _log.info("source model loaded", path=str(path), tensors=len(state))

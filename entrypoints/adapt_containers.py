@@ -1,0 +1,378 @@
+"""Method containers of the pseudo-label methods: each is ClusterAdapt with its own strategies.
+
+``AdaptBase`` wires what they share (the unlabelled train set, model, encoder, P x K batches over
+this epoch's pseudo labels, label scorer, evaluations, observers); a method container adds its
+optimiser, step, label consumers and what it clusters. No method branches anywhere: a method is
+its container plus a profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+from torch import nn
+
+from reidkit.adapters.clustering.quality import TrueIdentityScorer
+from reidkit.adapters.data.batches import LoaderBatchSource
+from reidkit.adapters.data.datasets import ImageDataset
+from reidkit.adapters.data.pseudo_batches import TARGET_DOMAIN, JointBatches, PseudoLabelledBatches
+from reidkit.adapters.data.samplers import IdentitySampler
+from reidkit.adapters.encoders.feature_sources import EncodedFeatures, MemoryFeatures
+from reidkit.adapters.memory.cluster_memory import ClusterMemory
+from reidkit.adapters.memory.hybrid_memory import HybridMemory
+from reidkit.adapters.models.backbone import ReidNet, build_reid_model
+from reidkit.adapters.models.dsbn import convert_dsbn
+from reidkit.adapters.models.heads import ClassifierReset, load_source_model
+from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.adapters.steps.memory_contrast import MemoryContrastStep
+from reidkit.adapters.steps.supervised import SupervisedStep
+from reidkit.application.cluster_adapt import ClusterAdapt
+from reidkit.application.epoch_loop import EpochLoop
+from reidkit.domain.errors import ProfileError
+from reidkit.domain.types import ReidDataset
+from reidkit.entrypoints.wiring import (
+    cross_entropy_or_none,
+    triplet_or_none,
+    amp_enabled,
+    checkpointer_provider,
+    device_of,
+    encoder_provider,
+    evaluations,
+    observer_provider,
+    optimizer_selector,
+    pick_domain,
+    schedule_provider,
+    scheduler_selector,
+    stateful_only,
+    train_labels,
+    train_records,
+)
+
+# --- glue ---------------------------------------------------------------------------------------
+
+
+def adapt_model(
+    backbone: str,
+    *,
+    head: bool,
+    last_stride: int,
+    pooling: str,
+    bnneck: bool,
+    dropout: float,
+    embedding_dim: int,
+    pretrained: str,
+    start_from: str,
+    source_model: str,
+    dsbn: bool,
+) -> ReidNet:
+    """The model adaptation starts from: a source-trained one or a fresh one; its classifier (if
+    the method has one) is sized by each epoch's clusters; DSBN converted last, so both domains'
+    BNs start from the source model's."""
+    model = build_reid_model(
+        backbone,
+        num_classes=1 if head else 0,
+        last_stride=last_stride,
+        pooling=pooling,
+        bnneck=bnneck,
+        dropout=dropout,
+        embedding_dim=embedding_dim,
+        pretrained=pretrained or None,
+    )
+    if start_from == "source_model":
+        if not source_model:
+            raise ProfileError(
+                "adapt.start_from = 'source_model' needs adapt.source_model (`reidkit adapt` trains "
+                "adapt.pretrain_profile first when it is empty)"
+            )
+        load_source_model(model, source_model)
+    if dsbn:
+        convert_dsbn(model, num_domains=2, target_domain=TARGET_DOMAIN)
+    return model
+
+
+def uses_head(ce_weight: float) -> bool:
+    return ce_weight > 0
+
+
+def true_ids(dataset: ReidDataset) -> list[int]:
+    return [r.pid for r in dataset.train]
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    return derive_seed(seed, stream) % 2**31
+
+
+def optional_domain(domains: Any, name: str) -> ReidDataset | None:
+    return pick_domain(domains, name) if name else None
+
+
+def source_records(dataset: ReidDataset | None) -> tuple:
+    return dataset.train if dataset is not None else ()
+
+
+def num_source_classes(dataset: ReidDataset | None) -> int:
+    return dataset.num_train_pids if dataset is not None else 0
+
+
+def joint_or_target(source: LoaderBatchSource | None, target: PseudoLabelledBatches) -> Any:
+    return JointBatches(source, target) if source is not None else target
+
+
+def source_batches(
+    dataset: ReidDataset | None, transform: Any, *, instances_per_id: int, ids_per_batch: int, num_batches: int,
+    seed: int, num_workers: int,
+) -> LoaderBatchSource | None:
+    if dataset is None:
+        return None
+    sampler = IdentitySampler(
+        train_labels(dataset), instances_per_id, ids_per_batch, seed=seed, num_batches=num_batches
+    )
+    return LoaderBatchSource(
+        ImageDataset(dataset.train, transform), sampler, sampler.batch_size, seed=seed, num_workers=num_workers
+    )
+
+
+def head_then_batches(head: ClassifierReset, batches: PseudoLabelledBatches, ce_weight: float) -> list:
+    """UDA_TP trains with the triplet loss alone, so it has no head to resize."""
+    return [head, batches] if uses_head(ce_weight) else [batches]
+
+
+def trainable(model: nn.Module, memory: nn.Module) -> nn.Module:
+    """The optimiser's parameters: the model's, plus a memory's learnable temperature if any."""
+    return nn.ModuleDict({"model": model, "memory": memory})
+
+
+def cluster_memory(feature_dim_of: ReidNet, **settings: Any) -> ClusterMemory:
+    return ClusterMemory(feature_dim_of.feature_dim, **settings)
+
+
+def hybrid_memory(feature_dim_of: ReidNet, **settings: Any) -> HybridMemory:
+    return HybridMemory(feature_dim_of.feature_dim, **settings)
+
+
+# --- containers ---------------------------------------------------------------------------------
+
+
+class AdaptBase(containers.DeclarativeContainer):
+    """What every pseudo-label method shares. ``train.domain`` is the unlabelled domain."""
+
+    config = providers.Configuration(strict=True)
+    core = providers.DependenciesContainer()
+
+    train_set = providers.Singleton(pick_domain, core.domains, config.train.domain)
+    source_set = providers.Singleton(optional_domain, core.domains, config.adapt.source_domain)
+
+    model = providers.Singleton(
+        adapt_model,
+        config.model.backbone,
+        head=providers.Callable(uses_head, config.loss.ce_weight),
+        last_stride=config.model.last_stride,
+        pooling=config.model.pooling,
+        bnneck=config.model.bnneck,
+        dropout=config.model.dropout,
+        embedding_dim=config.model.embedding_dim,
+        pretrained=config.model.pretrained,
+        start_from=config.adapt.start_from,
+        source_model=config.adapt.source_model,
+        dsbn=config.model.dsbn,
+    )
+
+    encoder = encoder_provider(config, core, model)
+    cluster_features = providers.Singleton(EncodedFeatures, encoder, providers.Callable(train_records, train_set))
+
+    target_batches = providers.Singleton(
+        PseudoLabelledBatches,
+        providers.Callable(train_records, train_set),
+        core.train_transform,
+        instances_per_id=config.train.instances_per_id,
+        ids_per_batch=config.train.ids_per_batch,
+        num_batches=config.train.iters_per_epoch,
+        seed=config.seed,
+        num_workers=config.input.num_workers,
+    )
+
+    scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(true_ids, train_set))
+    evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
+    observer = observer_provider(config)
+    schedule = schedule_provider(config)
+    device = providers.Callable(device_of, core.runtime)
+    amp = providers.Callable(amp_enabled, config.train.amp, core.runtime)
+
+
+class ClusterBaselineContainer(AdaptBase):
+    """The strong cluster baseline (OpenUnReID's ``strong_baseline``, MMT §3.1) and UDA_TP: per
+    epoch a classifier head from the cluster centroids, then CE + triplet on the pseudo labels
+    (UDA_TP: triplet only, ``loss.ce_weight = 0``, no head)."""
+
+    optimizer = optimizer_selector(AdaptBase.config, AdaptBase.model)
+    scheduler = scheduler_selector(AdaptBase.config, optimizer)
+
+    step = providers.Singleton(
+        SupervisedStep,
+        model=AdaptBase.model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        cross_entropy=providers.Callable(
+            cross_entropy_or_none, AdaptBase.config.loss.label_smoothing, AdaptBase.config.loss.ce_weight
+        ),
+        triplet=providers.Callable(
+            triplet_or_none,
+            AdaptBase.config.loss.triplet_margin,
+            AdaptBase.config.loss.soft_margin,
+            AdaptBase.config.loss.triplet_weight,
+        ),
+        ce_weight=AdaptBase.config.loss.ce_weight,
+        triplet_weight=AdaptBase.config.loss.triplet_weight,
+        device=AdaptBase.device,
+        amp=AdaptBase.amp,
+        seed=AdaptBase.config.seed,
+    )
+
+    consumers = providers.Callable(
+        head_then_batches,
+        providers.Singleton(
+            ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=AdaptBase.config.adapt.reset_optimizer
+        ),
+        AdaptBase.target_batches,
+        AdaptBase.config.loss.ce_weight,
+    )
+
+    checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step))
+
+    use_case = providers.Factory(
+        ClusterAdapt,
+        loop=providers.Factory(
+            EpochLoop,
+            batches=AdaptBase.target_batches,
+            step=step,
+            checkpointer=checkpointer,
+            observer=AdaptBase.observer,
+            schedule=AdaptBase.schedule,
+            evaluations=AdaptBase.evaluations,
+        ),
+        features=AdaptBase.cluster_features,
+        labeler=AdaptBase.core.pseudo_labeler,
+        consumers=consumers,
+        scorer=AdaptBase.scorer,
+    )
+
+
+class SpclContainer(AdaptBase):
+    """SpCL: a hybrid memory of source class centroids (UDA) and every target instance; the memory
+    itself is clustered (self-paced reliability via ``pseudo_labeler.self_paced``); the unified
+    contrastive loss trains on source and target batches together in UDA."""
+
+    memory = providers.Singleton(
+        hybrid_memory,
+        AdaptBase.model,
+        temperature=AdaptBase.config.memory.temperature,
+        momentum=AdaptBase.config.memory.momentum,
+    )
+
+    optimizer = optimizer_selector(AdaptBase.config, AdaptBase.model)
+    scheduler = scheduler_selector(AdaptBase.config, optimizer)
+
+    step = providers.Singleton(
+        MemoryContrastStep,
+        AdaptBase.model,
+        optimizer,
+        memory,
+        scheduler=scheduler,
+        device=AdaptBase.device,
+        amp=AdaptBase.amp,
+        seed=AdaptBase.config.seed,
+    )
+
+    cluster_features = providers.Singleton(
+        MemoryFeatures,
+        memory,
+        AdaptBase.encoder,
+        providers.Callable(train_records, AdaptBase.train_set),
+        providers.Callable(source_records, AdaptBase.source_set),
+    )
+
+    batches = providers.Singleton(
+        joint_or_target,
+        providers.Singleton(
+            source_batches,
+            AdaptBase.source_set,
+            AdaptBase.core.train_transform,
+            instances_per_id=AdaptBase.config.train.instances_per_id,
+            ids_per_batch=AdaptBase.config.train.ids_per_batch,
+            num_batches=AdaptBase.config.train.iters_per_epoch,
+            seed=providers.Callable(stream_seed, AdaptBase.config.seed, "source-batches"),
+            num_workers=AdaptBase.config.input.num_workers,
+        ),
+        AdaptBase.target_batches,
+    )
+
+    checkpointer = checkpointer_provider(
+        AdaptBase.config,
+        providers.Callable(stateful_only, step=step, memory=memory, labeler=AdaptBase.core.pseudo_labeler),
+    )
+
+    use_case = providers.Factory(
+        ClusterAdapt,
+        loop=providers.Factory(
+            EpochLoop,
+            batches=batches,
+            step=step,
+            checkpointer=checkpointer,
+            observer=AdaptBase.observer,
+            schedule=AdaptBase.schedule,
+            evaluations=AdaptBase.evaluations,
+        ),
+        features=cluster_features,
+        labeler=AdaptBase.core.pseudo_labeler,
+        consumers=providers.List(memory, AdaptBase.target_batches),
+        scorer=AdaptBase.scorer,
+    )
+
+
+class ClusterContrastContainer(AdaptBase):
+    """Cluster Contrast: a memory of cluster centroids rebuilt from fresh features every epoch,
+    outliers left out of training, InfoNCE against the centroids, momentum update with every
+    sample (``memory.update_rule = "mean"``) or the hardest per cluster (``"hard"``)."""
+
+    memory = providers.Singleton(
+        cluster_memory,
+        AdaptBase.model,
+        temperature=AdaptBase.config.memory.temperature,
+        momentum=AdaptBase.config.memory.momentum,
+        update=AdaptBase.config.memory.update_rule,
+        learn_temperature=AdaptBase.config.memory.learn_temperature,
+    )
+
+    optimizer = optimizer_selector(AdaptBase.config, providers.Singleton(trainable, AdaptBase.model, memory))
+    scheduler = scheduler_selector(AdaptBase.config, optimizer)
+
+    step = providers.Singleton(
+        MemoryContrastStep,
+        AdaptBase.model,
+        optimizer,
+        memory,
+        scheduler=scheduler,
+        device=AdaptBase.device,
+        amp=AdaptBase.amp,
+        seed=AdaptBase.config.seed,
+    )
+
+    checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step, memory=memory))
+
+    use_case = providers.Factory(
+        ClusterAdapt,
+        loop=providers.Factory(
+            EpochLoop,
+            batches=AdaptBase.target_batches,
+            step=step,
+            checkpointer=checkpointer,
+            observer=AdaptBase.observer,
+            schedule=AdaptBase.schedule,
+            evaluations=AdaptBase.evaluations,
+        ),
+        features=AdaptBase.cluster_features,
+        labeler=AdaptBase.core.pseudo_labeler,
+        consumers=providers.List(memory, AdaptBase.target_batches),
+        scorer=AdaptBase.scorer,
+    )

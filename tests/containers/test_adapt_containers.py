@@ -1,0 +1,125 @@
+"""The adaptation method containers: every profile trains on the tiny preset, the labeler swaps
+through the container, and what each method must checkpoint is checkpointed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from dependency_injector import providers
+
+from reidkit.adapters.models.backbone import build_reid_model
+from reidkit.adapters.runtime.checkpoint import export_model, read_checkpoint
+from reidkit.application.cluster_adapt import ClusterAdapt
+from reidkit.domain.errors import ProfileError
+from reidkit.domain.types import FeatureMatrix, PseudoLabels
+from reidkit.entrypoints.adapt_containers import ClusterBaselineContainer, ClusterContrastContainer
+from reidkit.entrypoints.containers import build_app
+from reidkit.entrypoints.settings import OptimizerSettings, SchedulerSettings, kinds_of, load_profile
+from tests.conftest import tiny_overrides
+
+ADAPT_PROFILES = [
+    "strong_baseline_usl", "strong_baseline_uda", "uda_tp",
+    "spcl_usl", "spcl_uda", "cluster_contrast_usl", "cluster_contrast_uda",
+]  # fmt: skip
+
+
+class TruthLabeler:
+    """Labels every sample by its true identity, leaving the first identity's samples outliers:
+    deterministic, enough clusters for any batch shape, and it records what it clustered."""
+
+    def __init__(self, true_ids):
+        _, self.truth = np.unique(np.asarray(true_ids), return_inverse=True)
+        self.calls: list[int] = []
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        self.calls.append(len(features))
+        return PseudoLabels(np.where(self.truth == 0, -1, self.truth - 1))
+
+
+@pytest.fixture(scope="module")
+def source_model(tmp_path_factory):
+    """A source-model file with the tiny profiles' architecture (stands in for a pre-training run)."""
+    path = tmp_path_factory.mktemp("source") / "source.pt"
+    export_model(path, build_reid_model("resnet18", num_classes=16, last_stride=2))
+    return path
+
+
+def adapt_overrides(tiny_data, source_model, *extra):
+    return tiny_overrides(
+        tiny_data,
+        "train.domain='target'",
+        "eval.domains=['target']",
+        "pseudo_labeler.k1=10",
+        f"adapt.source_model='{source_model}'",
+        *extra,
+    )
+
+
+def load_adapt_profile(name, tiny_data, source_model, *extra):
+    profile = load_profile(name, adapt_overrides(tiny_data, source_model, *extra))
+    if profile.adapt.start_from == "scratch":  # a scratch profile must not name a source model
+        profile = load_profile(name, [o for o in adapt_overrides(tiny_data, source_model, *extra) if "source_model" not in o])
+    return profile
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ADAPT_PROFILES)
+def test_every_adaptation_profile_trains_a_couple_of_iterations(name, tiny_data, source_model, tmp_path):
+    profile = load_adapt_profile(name, tiny_data, source_model)
+    app = build_app(profile, work_dir=str(tmp_path))
+    labeler = TruthLabeler([r.pid for r in app.core.domains()["target"].train])
+    with app.core.pseudo_labeler.override(providers.Object(labeler)), app:
+        use_case = app.method.use_case()
+        assert isinstance(use_case, ClusterAdapt)
+        progress = use_case.run()
+    assert progress.epochs_done == 2
+    assert labeler.calls == [64, 64]  # the swapped labeler clustered the 64 target images each epoch
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert [(e["epoch"], e["clusters"], e["outliers"]) for e in saved["pseudo_labels"]] == [(1, 15, 4), (2, 15, 4)]
+    assert saved["pseudo_labels"][0]["precision"] == 1.0  # the truth labeler is scored as perfect
+    assert [(e["epoch"], e["domain"]) for e in saved["evaluations"]] == [(2, "target")]
+    components = read_checkpoint(tmp_path / "checkpoints" / "epoch_0002.pt")["components"]
+    expected = {"step"} | ({"memory"} if profile.method in ("spcl", "cluster_contrast") else set())
+    assert expected <= set(components)
+
+
+def test_spcl_memory_and_self_paced_threshold_are_checkpointed(tiny_data, source_model, tmp_path):
+    app = build_app(load_adapt_profile("spcl_uda", tiny_data, source_model), work_dir=str(tmp_path))
+    components = app.method.checkpointer()._inner.components
+    assert set(components) == {"step", "memory", "labeler"}
+    assert type(components["labeler"]).__name__ == "SelfPacedRefiner"
+
+
+def test_spcl_uda_trains_on_joint_batches_with_a_dsbn_model(tiny_data, source_model, tmp_path):
+    app = build_app(load_adapt_profile("spcl_uda", tiny_data, source_model), work_dir=str(tmp_path))
+    assert type(app.method.batches()).__name__ == "JointBatches"
+    assert hasattr(app.method.model(), "domain_router")
+    assert app.method.memory().num_source_classes == 0  # filled when the first epoch collects features
+
+
+def test_uda_tp_has_no_classifier_and_resets_only_the_sampler(tiny_data, source_model, tmp_path):
+    app = build_app(load_adapt_profile("uda_tp", tiny_data, source_model), work_dir=str(tmp_path))
+    assert app.method.model().classifier is None
+    assert [type(c).__name__ for c in app.method.consumers()] == ["PseudoLabelledBatches"]
+
+
+def test_a_source_model_profile_without_a_model_says_how_to_get_one(tiny_data, tmp_path):
+    profile = load_profile("strong_baseline_uda", tiny_overrides(tiny_data, "train.domain='target'"))
+    with pytest.raises(ProfileError, match="needs adapt.source_model"):
+        build_app(profile, work_dir=str(tmp_path)).method.model()
+
+
+@pytest.mark.parametrize("container", [ClusterBaselineContainer, ClusterContrastContainer])
+def test_adapt_selector_keys_equal_the_settings_kinds(container):
+    assert set(container.optimizer.providers) == set(kinds_of(OptimizerSettings))
+    assert set(container.scheduler.providers) == set(kinds_of(SchedulerSettings))
+
+
+def test_learned_temperature_is_optimised_with_the_model(tiny_data, tmp_path):
+    overrides = [o for o in adapt_overrides(tiny_data, "") if "source_model" not in o]
+    profile = load_profile("cluster_contrast_usl", [*overrides, "memory.learn_temperature=true"])
+    app = build_app(profile, work_dir=str(tmp_path))
+    optimised = {id(p) for group in app.method.optimizer().param_groups for p in group["params"]}
+    assert id(app.method.memory().log_temperature) in optimised
