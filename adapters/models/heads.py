@@ -47,7 +47,12 @@ def source_model_state(path: str | Path) -> dict[str, torch.Tensor]:
         if not isinstance(step, dict) or not isinstance(step.get("model"), dict):
             raise CheckpointError(f"{path} has no model weights (components: {sorted(components)})")
         return dict(step["model"])
-    return read_state_dict(path)
+    state = read_state_dict(path)
+    if not state:
+        raise CheckpointError(
+            f"{path} holds no model tensors (a reidkit checkpoint without its .sha256 file was never finished)"
+        )
+    return state
 
 
 def load_source_model(model: ReidNet, path: str | Path) -> None:

@@ -252,6 +252,13 @@ def test_a_damaged_checkpoint_is_refused(tmp_path):
         load_source_model(tiny_net(), path)
 
 
+def test_a_checkpoint_whose_save_never_finished_says_so(tmp_path):
+    save_checkpoint(tmp_path, trained_source())
+    (tmp_path / "epoch_0003.pt.sha256").unlink()
+    with pytest.raises(CheckpointError, match="without its .sha256 file was never finished"):
+        load_source_model(tiny_net(), tmp_path / "epoch_0003.pt")
+
+
 def test_a_missing_file_is_a_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_source_model(tiny_net(), tmp_path / "nothing.pt")
