@@ -227,3 +227,15 @@ def test_spcl_resume_restores_the_memory_and_reaches_the_uninterrupted_result(ti
 def test_adapt_refuses_a_supervised_profile(tmp_path, capsys):
     assert main(["adapt", "--profile", "demo", "--work-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "reidkit: profile 'demo' is supervised: run it with `reidkit train`\n"
+
+
+@pytest.mark.slow
+def test_demo_adapts_the_direct_transfer_model_and_prints_the_gain(tiny_data, tmp_path, capsys):
+    adapt = tiny_overrides(tiny_data, "pseudo_labeler.kind='kmeans'", "pseudo_labeler.num_clusters=8")
+    args = ["demo", "--work-dir", str(tmp_path), *_sets(tiny_overrides(tiny_data))]
+    args += [arg for item in adapt if not item.startswith("data.") for arg in ("--adapt-set", item)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "trained on source -> target (direct transfer)" in out
+    assert "strong_baseline_uda on unlabelled target (" in out and " mAP)" in out
+    assert (tmp_path / "strong_baseline_uda" / "metrics.json").is_file()
