@@ -79,6 +79,11 @@ def adapt_model(
         embedding_dim=embedding_dim,
         pretrained=pretrained or None,
     )
+    if start_from == "pretrained" and not pretrained:
+        raise ProfileError(
+            "adapt.start_from = 'pretrained' needs model.pretrained (`reidkit adapt` trains "
+            "adapt.pretrain_profile first when it is empty)"
+        )
     if start_from == "source_model":
         if not source_model:
             raise ProfileError(

@@ -175,9 +175,11 @@ class AdaptSettings:
     ``train.domain``; ``source_domain`` is a labelled domain trained alongside it (SpCL's UDA),
     "" for none."""
 
-    start_from: Literal["scratch", "source_model"] = "scratch"
+    # scratch: the initial encoder; pretrained: `model.pretrained` (USL's ImageNet weights; when "",
+    # `reidkit adapt` trains `pretrain_profile` first); source_model: a source-supervised model (UDA)
+    start_from: Literal["scratch", "pretrained", "source_model"] = "scratch"
     source_model: str = ""  # a checkpoint or state dict; "" = train `pretrain_profile` first
-    pretrain_profile: str = "demo"  # supervised profile run on the source when source_model is ""
+    pretrain_profile: str = "demo"  # supervised profile that makes the starting model when none is given
     source_domain: str = ""
     reset_optimizer: bool = False  # clear optimizer state every epoch (the strong baseline does)
 
@@ -261,6 +263,8 @@ class Profile:
         if self.method != "supervised":
             if self.train.iters_per_epoch < 1:
                 raise ValueError(f"method {self.method!r} needs train.iters_per_epoch >= 1 (pseudo labels change each epoch)")
+            if self.adapt.source_model and self.adapt.start_from != "source_model":
+                raise ValueError(f"adapt.source_model is set but adapt.start_from is '{self.adapt.start_from}'")
             if self.adapt.source_domain == self.train.domain:
                 raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
         elif self.model.dsbn:

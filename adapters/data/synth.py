@@ -128,7 +128,13 @@ class SynthPreset:
 
 
 def builtin_presets() -> Mapping[str, SynthPreset]:
-    """``tiny`` for tests (a couple of hundred 64x32 images), ``demo`` for a CPU-sized experiment."""
+    """``tiny`` for tests (a couple of hundred 64x32 images), ``demo`` for a CPU-sized experiment.
+
+    ``demo`` also has ``aux``: other people filmed by other cameras in the source's style, used only
+    to pre-train a generic backbone, the embedded stand-in for the ImageNet weights the USL papers
+    start from (reidkit downloads nothing). Its index comes last, so adding it left the source and
+    target images byte-for-byte as they were.
+    """
 
     def pair(**sizes: int) -> tuple[SynthDomain, SynthDomain]:
         return (
@@ -143,8 +149,12 @@ def builtin_presets() -> Mapping[str, SynthPreset]:
     )
     demo = SynthPreset(
         "demo", 128, 64,
-        pair(num_train_ids=200, num_test_ids=100, num_cameras=5, train_images_per_id=9,
-             test_images_per_id=10, num_distractors=40),
+        (
+            *pair(num_train_ids=200, num_test_ids=100, num_cameras=5, train_images_per_id=9,
+                  test_images_per_id=10, num_distractors=40),
+            SynthDomain("aux", gap=0.0, pid_base=8001, num_train_ids=150, num_test_ids=20, num_cameras=5,
+                        train_images_per_id=9, test_images_per_id=10),
+        ),
     )
     return MappingProxyType({p.name: p for p in (tiny, demo)})
 

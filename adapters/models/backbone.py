@@ -7,9 +7,9 @@ retrieval uses the post-neck features.
 
 from __future__ import annotations
 
-import logging
 from typing import NamedTuple
 
+import structlog
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,7 +18,7 @@ from reidkit.adapters.models.pooling import build_pooling
 from reidkit.adapters.models.trunk import build_resnet_trunk
 from reidkit.adapters.models.weights import load_pretrained
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class ReidOutput(NamedTuple):
@@ -183,7 +183,7 @@ def build_reid_model(
     trunk = build_resnet_trunk(backbone, last_stride=last_stride)
     if pretrained:
         report = load_pretrained(trunk, pretrained)
-        log.info("pretrained %s: %s", backbone, report.summary())
+        log.info("pretrained weights", backbone=backbone, path=str(pretrained), loaded=len(report.loaded))
     return ReidNet(
         trunk,
         trunk.out_channels,

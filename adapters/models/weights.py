@@ -6,18 +6,18 @@ silent: every missing key, unexpected key and shape mismatch is reported and log
 
 from __future__ import annotations
 
-import logging
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
+import structlog
 import torch
 from attrs import frozen
 from torch import nn
 
 from reidkit.domain.errors import CheckpointError
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # BatchNorm's step counter only matters for momentum=None; older torchvision files lack it, and
 # listing it as missing for every BN layer would bury the keys that matter.
@@ -130,7 +130,7 @@ def load_pretrained(model_or_trunk: nn.Module, path: str | Path) -> LoadReport:
             f"(file has e.g. {file_key!r}, model expects e.g. {model_key!r})"
         )
     target.load_state_dict({name: state[name] for name in report.loaded}, strict=False)
-    (log.info if report.complete else log.warning)("%s", report.summary())
+    (log.info if report.complete else log.warning)("weights loaded", report=report.summary())
     return report
 
 

@@ -194,10 +194,15 @@ def _deserialize(data: bytes, path: Path) -> Any:
 
 def export_model(path: str | Path, model: nn.Module) -> None:
     """Writes the model's plain state dict (CPU tensors) atomically, for inference or fine-tuning."""
+    export_state(path, model.state_dict())
+
+
+def export_state(path: str | Path, state: Mapping[str, torch.Tensor]) -> None:
+    """Writes a plain state dict (CPU tensors) atomically: what ``model.pretrained`` reads."""
     path = Path(path)
-    state = OrderedDict((name, tensor.detach().cpu()) for name, tensor in model.state_dict().items())
+    plain = OrderedDict((name, tensor.detach().cpu()) for name, tensor in state.items())
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, _serialize(state))
+    atomic_write_bytes(path, _serialize(plain))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,8 +1,8 @@
 """``reidkit adapt``: learn from pseudo labels on an unlabelled domain with a method's profile.
 
-A profile that starts from a source model and names none first trains ``adapt.pretrain_profile``
-on the source (in ``<run>/pretrain``, resumed like any run): that run's target score is the
-direct-transfer baseline the adaptation is measured against.
+A profile whose starting model is not given first trains ``adapt.pretrain_profile`` (in
+``<run>/pretrain``, resumed like any run): for UDA the source model (its target score is the
+direct-transfer baseline), for USL the generic backbone standing in for ImageNet weights.
 """
 
 from __future__ import annotations
@@ -42,28 +42,51 @@ def last_evaluations(run_dir: Path) -> dict[str, RetrievalMetrics]:
 
 
 def pretrain_profile(profile: Profile) -> Profile:
-    """The source pre-training of ``profile``: its supervised profile on the same data and seed."""
+    """The pre-training of ``profile``: its supervised profile on the same data and seed, also
+    scored on the adaptation's target (after its own domains, so selection never sees it)."""
     base = load_profile(profile.adapt.pretrain_profile)
     if base.method != "supervised":
         raise ReidkitError(
             f"adapt.pretrain_profile '{profile.adapt.pretrain_profile}' is a {base.method} profile; it must be supervised"
         )
+    domains = [*base.eval.domains, *([profile.train.domain] if profile.train.domain not in base.eval.domains else [])]
     return attrs.evolve(
         base,
         name=f"{profile.name}-pretrain",
         seed=profile.seed,
         data=profile.data,
+        eval=attrs.evolve(base.eval, domains=domains),
         runtime=attrs.evolve(profile.runtime, work_dir=""),
     )
 
 
-def train_source_model(profile: Profile, run_dir: Path) -> Path:
+def train_starting_model(profile: Profile, run_dir: Path) -> Path:
+    """Runs the pre-training profile and returns its best checkpoint."""
     from reidkit.entrypoints.containers import build_app
 
     pretrain_dir = run_dir / "pretrain"
     with build_app(pretrain_profile(profile), work_dir=str(pretrain_dir)) as app:
         app.method.use_case().run()
     return pretrain_dir / "checkpoints" / "best.pt"
+
+
+def with_starting_model(profile: Profile, run_dir: Path) -> tuple[Profile, str]:
+    """``profile`` with its starting model filled in (pre-training first when it names none), and
+    what to call that model in the results."""
+    adapt = profile.adapt
+    if adapt.start_from == "source_model" and not adapt.source_model:
+        best = train_starting_model(profile, run_dir)
+        return attrs.evolve(profile, adapt=attrs.evolve(adapt, source_model=str(best))), "source model"
+    if adapt.start_from == "pretrained" and not profile.model.pretrained:
+        from reidkit.adapters.models.heads import source_model_state
+        from reidkit.adapters.runtime.checkpoint import export_state
+
+        # Only the trunk, in torchvision's naming: exactly what ImageNet weights would provide.
+        state = source_model_state(train_starting_model(profile, run_dir))
+        backbone = run_dir / "pretrain" / "backbone.pt"
+        export_state(backbone, {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")})
+        return attrs.evolve(profile, model=attrs.evolve(profile.model, pretrained=str(backbone))), "generic backbone"
+    return profile, ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.work_dir or profile.runtime.work_dir or f"runs/{profile.name}")
     started = time.perf_counter()
     rows: list[tuple[str, RetrievalMetrics]] = []
-    if profile.adapt.start_from == "source_model" and not profile.adapt.source_model:
-        source_model = train_source_model(profile, run_dir)
+    profile, start = with_starting_model(profile, run_dir)
+    if start:
+        transfer = " (direct transfer)" if start == "source model" else ""
         for name, metrics in last_evaluations(run_dir / "pretrain").items():
-            rows.append((f"source model -> {name}" + (" (direct transfer)" if name == profile.train.domain else ""), metrics))
-        profile = attrs.evolve(profile, adapt=attrs.evolve(profile.adapt, source_model=str(source_model)))
+            rows.append((f"{start} -> {name}" + (transfer if name == profile.train.domain else ""), metrics))
     with build_app(profile, work_dir=str(run_dir)) as app:
         app.method.use_case().run()
     rows += [(f"{profile.name} -> {name}", m) for name, m in last_evaluations(run_dir).items()]

@@ -239,3 +239,22 @@ def test_demo_adapts_the_direct_transfer_model_and_prints_the_gain(tiny_data, tm
     assert "trained on source -> target (direct transfer)" in out
     assert "strong_baseline_uda on unlabelled target (" in out and " mAP)" in out
     assert (tmp_path / "strong_baseline_uda" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_usl_adapt_pretrains_the_generic_backbone_and_starts_from_it(tiny_data, tmp_path, capsys):
+    pretrain = tmp_path / "tiny_backbone.toml"
+    pretrain.write_text(
+        'method = "supervised"\n[input]\nheight = 64\nwidth = 32\n[model]\nbackbone = "resnet18"\nlast_stride = 2\n'
+        "[train]\ndomain = 'source'\nepochs = 1\niters_per_epoch = 2\nids_per_batch = 4\ninstances_per_id = 2\n"
+        "[eval]\ndomains = ['source']\n"
+    )
+    run_dir = tmp_path / "usl"
+    sets = _adapt_sets(tiny_data, f"adapt.pretrain_profile='{pretrain}'")
+    assert main(["adapt", "--profile", "cluster_contrast_usl", "--work-dir", str(run_dir), *sets]) == 0
+    out = capsys.readouterr().out
+    assert "generic backbone -> target" in out and "cluster_contrast_usl -> target" in out
+    assert "(direct transfer)" not in out
+    assert (run_dir / "pretrain" / "backbone.pt").is_file()
+    log = (run_dir / "log.jsonl").read_text()
+    assert str(run_dir / "pretrain" / "backbone.pt") in log  # the adapted model loaded it

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 
 import pytest
+import structlog
+import structlog.testing
 import torch
 import torchvision
 from torch import nn
@@ -19,7 +20,7 @@ def small() -> nn.Module:
     return nn.Sequential(OrderedDict(conv=nn.Conv2d(3, 4, 3), bn=nn.BatchNorm2d(4), fc=nn.Linear(4, 2)))
 
 
-def test_report_lists_missing_unexpected_and_mismatched(tmp_path, caplog):
+def test_report_lists_missing_unexpected_and_mismatched(tmp_path):
     source = small()
     state = source.state_dict()
     state.pop("bn.weight")  # missing
@@ -29,7 +30,7 @@ def test_report_lists_missing_unexpected_and_mismatched(tmp_path, caplog):
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, path)
 
     target = small()
-    with caplog.at_level(logging.WARNING):
+    with structlog.testing.capture_logs() as logs:
         report = load_pretrained(target, path)
 
     assert report.missing == ("bn.weight",)
@@ -38,8 +39,10 @@ def test_report_lists_missing_unexpected_and_mismatched(tmp_path, caplog):
     assert "conv.weight" in report.loaded and "fc.bias" in report.loaded
     torch.testing.assert_close(target.conv.weight, source.conv.weight)
     assert not report.complete
-    assert "shape mismatches: fc.weight file [5, 4] vs model [2, 4]" in caplog.text
-    assert "missing from file: bn.weight" in caplog.text
+    [entry] = logs
+    assert entry["log_level"] == "warning"  # an incomplete load is never silent
+    assert "shape mismatches: fc.weight file [5, 4] vs model [2, 4]" in entry["report"]
+    assert "missing from file: bn.weight" in entry["report"]
 
 
 def test_complete_load_with_model_key_and_no_prefix(tmp_path):
