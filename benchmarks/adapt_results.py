@@ -2,10 +2,13 @@
 
 Rows per seed (each an ordinary reidkit run under --root, reused when already finished):
   untrained encoder      the demo model at initialisation, scored on the target test set
+  generic backbone       `reidkit train --profile generic_backbone` (the `aux` domain; the stand-in
+                         for ImageNet weights, trained once like ImageNet weights are): where USL
+                         profiles start, scored on target
   direct transfer        `reidkit train --profile demo` (supervised on source), scored on target
   oracle                 the same supervised recipe on the target's true labels (upper bound)
   <profile>              `reidkit adapt --profile <profile>` (UDA profiles start from the seed's
-                         direct-transfer model, so they share its pre-training)
+                         direct-transfer model, USL profiles from the generic backbone)
 
 Prints a markdown table of target mAP / rank-1 (mean ± standard deviation over seeds, from the
 last evaluation of each run) and writes every number to --json.
@@ -59,6 +62,12 @@ def profile_epochs(name: str) -> int:
     return load_profile(name).train.epochs
 
 
+def load_profile_start(name: str) -> str:
+    from reidkit.entrypoints.settings import load_profile
+
+    return load_profile(name).adapt.start_from
+
+
 def untrained(seed: int) -> dict:
     from reidkit.entrypoints.containers import build_app
     from reidkit.entrypoints.settings import load_profile
@@ -88,9 +97,20 @@ def main() -> None:
         print(f"seed {seed} {row:<22} mAP {100 * entry['mAP']:6.2f}  R1 {100 * entry['cmc'][0]:6.2f}", flush=True)
 
     demo_epochs = profile_epochs("demo")
+    generic = root / "generic_backbone"
+    took = None
+    if not finished(generic, profile_epochs("generic_backbone")):
+        took = run(
+            ["train", "--profile", "generic_backbone", "--set", "eval.domains=['aux','target']", "--work-dir", str(generic)],
+            root / "generic_backbone.log",
+        )
+    from reidkit.adapters.models.heads import export_trunk
+
+    backbone = export_trunk(generic / "checkpoints" / "best.pt", generic / "backbone.pt")
     for seed in args.seeds:
         base = root / f"seed{seed}"
         record("untrained encoder", seed, untrained(seed))
+        record("generic backbone", seed, last_target(generic), took if seed == args.seeds[0] else None)
         pretrain = base / "direct_transfer"
         took = None
         if not finished(pretrain, demo_epochs):
@@ -101,7 +121,11 @@ def main() -> None:
             run_dir = base / name
             took = None
             if not finished(run_dir, profile_epochs(name)):
-                extra = ["--set", f"adapt.source_model='{source_model}'"] if name.endswith(("_uda", "_tp")) else []
+                start = load_profile_start(name)
+                extra = {
+                    "source_model": ["--set", f"adapt.source_model='{source_model}'"],
+                    "pretrained": ["--set", f"model.pretrained='{backbone}'"],
+                }.get(start, [])
                 took = run(["adapt", "--profile", name, "--set", f"seed={seed}", *extra, "--work-dir", str(run_dir)], base / f"{name}.log")
             record(name, seed, last_target(run_dir), took)
         oracle = base / "oracle"

@@ -10,7 +10,7 @@ import torch
 from reidkit.adapters.clustering.centroids import class_centroids
 from reidkit.adapters.models.backbone import ReidNet
 from reidkit.adapters.models.weights import read_state_dict
-from reidkit.adapters.runtime.checkpoint import read_checkpoint
+from reidkit.adapters.runtime.checkpoint import export_state, read_checkpoint
 from reidkit.domain.errors import CheckpointError
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
@@ -72,3 +72,11 @@ def load_source_model(model: ReidNet, path: str | Path) -> None:
         raise CheckpointError(f"{path} does not fit this model ({'; '.join(problems)}); same backbone and head settings?")
     model.load_state_dict(state, strict=False)
     _log.info("source model loaded", path=str(path), tensors=len(state))
+
+
+def export_trunk(checkpoint: str | Path, out: str | Path) -> Path:
+    """The trunk of a trained model in torchvision naming: what ImageNet weights would provide, so
+    ``model.pretrained`` can start any profile from it."""
+    state = source_model_state(checkpoint)
+    export_state(out, {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")})
+    return Path(out)

@@ -78,13 +78,9 @@ def with_starting_model(profile: Profile, run_dir: Path) -> tuple[Profile, str]:
         best = train_starting_model(profile, run_dir)
         return attrs.evolve(profile, adapt=attrs.evolve(adapt, source_model=str(best))), "source model"
     if adapt.start_from == "pretrained" and not profile.model.pretrained:
-        from reidkit.adapters.models.heads import source_model_state
-        from reidkit.adapters.runtime.checkpoint import export_state
+        from reidkit.adapters.models.heads import export_trunk
 
-        # Only the trunk, in torchvision's naming: exactly what ImageNet weights would provide.
-        state = source_model_state(train_starting_model(profile, run_dir))
-        backbone = run_dir / "pretrain" / "backbone.pt"
-        export_state(backbone, {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")})
+        backbone = export_trunk(train_starting_model(profile, run_dir), run_dir / "pretrain" / "backbone.pt")
         return attrs.evolve(profile, model=attrs.evolve(profile.model, pretrained=str(backbone))), "generic backbone"
     return profile, ""
 
