@@ -15,7 +15,13 @@ from reidkit.entrypoints.settings import (
 )
 
 
-@pytest.mark.parametrize("name", ["strong_baseline", "demo"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "strong_baseline", "demo", "generic_backbone", "strong_baseline_usl", "strong_baseline_uda", "uda_tp",
+        "spcl_usl", "spcl_uda", "cluster_contrast_usl", "cluster_contrast_uda",
+    ],
+)  # fmt: skip
 def test_shipped_profiles_load(name):
     assert name in available_profiles()
     profile = load_profile(name)
@@ -35,6 +41,12 @@ def test_shipped_profiles_load(name):
         (["scheduler.milestones=[5, 3]"], "'milestones' must be increasing epoch numbers >= 0: [5, 3] @ profile.scheduler"),
         (["typo.x=1"], "extra fields found (typo) @ profile"),
         (["data.kind=market", "data.roots.source='/d'"], "eval.domains names 'target', but data.roots has only ['source'] @ profile"),
+        (["model.dsbn=true"], "model.dsbn needs an adaptation method (supervised training sees one domain) @ profile"),
+        (["method=spcl"], "method 'spcl' needs train.iters_per_epoch >= 1 (pseudo labels change each epoch) @ profile"),
+        (["method=spcl", "train.iters_per_epoch=5", "adapt.source_model='m.pt'"], "adapt.source_model is set but adapt.start_from is 'scratch' @ profile"),
+        (["method=spcl", "train.iters_per_epoch=5", "adapt.source_domain='source'"], "adapt.source_domain and train.domain are both 'source' @ profile"),
+        (["memory.update_rule=median"], "must be one of ['mean', 'hard'], got 'median' @ profile.memory.update_rule"),
+        (["adapt.start_from=imagenet"], "must be one of ['scratch', 'pretrained', 'source_model'], got 'imagenet' @ profile.adapt.start_from"),
     ],
 )  # fmt: skip
 def test_each_mistake_is_one_line_naming_its_path(overrides, message):
