@@ -40,28 +40,26 @@ class TruthLabeler:
 
 @pytest.fixture(scope="module")
 def source_model(tmp_path_factory):
-    """A source-model file with the tiny profiles' architecture (stands in for a pre-training run)."""
-    path = tmp_path_factory.mktemp("source") / "source.pt"
-    export_model(path, build_reid_model("resnet18", num_classes=16, last_stride=2))
-    return path
+    """Starting models with the tiny profiles' architecture (they stand in for pre-training runs):
+    a whole source model (UDA), and beside it its trunk in torchvision naming (USL's backbone)."""
+    folder = tmp_path_factory.mktemp("source")
+    model = build_reid_model("resnet18", num_classes=16, last_stride=2)
+    export_model(folder / "source.pt", model)
+    export_model(folder / "trunk.pt", model.trunk)
+    return folder / "source.pt"
 
 
-def adapt_overrides(tiny_data, source_model, *extra):
-    return tiny_overrides(
-        tiny_data,
-        "train.domain='target'",
-        "eval.domains=['target']",
-        "pseudo_labeler.k1=10",
-        f"adapt.source_model='{source_model}'",
-        *extra,
-    )
+def adapt_overrides(tiny_data, *extra):
+    return tiny_overrides(tiny_data, "train.domain='target'", "eval.domains=['target']", "pseudo_labeler.k1=10", *extra)
 
 
 def load_adapt_profile(name, tiny_data, source_model, *extra):
-    profile = load_profile(name, adapt_overrides(tiny_data, source_model, *extra))
-    if profile.adapt.start_from == "scratch":  # a scratch profile must not name a source model
-        profile = load_profile(name, [o for o in adapt_overrides(tiny_data, source_model, *extra) if "source_model" not in o])
-    return profile
+    start = load_profile(name).adapt.start_from
+    starting = {
+        "source_model": [f"adapt.source_model='{source_model}'"],
+        "pretrained": [f"model.pretrained='{source_model.with_name('trunk.pt')}'"],
+    }.get(start, [])
+    return load_profile(name, adapt_overrides(tiny_data, *starting, *extra))
 
 
 @pytest.mark.slow
@@ -105,9 +103,10 @@ def test_uda_tp_has_no_classifier_and_resets_only_the_sampler(tiny_data, source_
     assert [type(c).__name__ for c in app.method.consumers()] == ["PseudoLabelledBatches"]
 
 
-def test_a_source_model_profile_without_a_model_says_how_to_get_one(tiny_data, tmp_path):
-    profile = load_profile("strong_baseline_uda", tiny_overrides(tiny_data, "train.domain='target'"))
-    with pytest.raises(ProfileError, match="needs adapt.source_model"):
+@pytest.mark.parametrize(("name", "needs"), [("strong_baseline_uda", "adapt.source_model"), ("spcl_usl", "model.pretrained")])
+def test_a_profile_without_its_starting_model_says_how_to_get_one(name, needs, tiny_data, tmp_path):
+    profile = load_profile(name, tiny_overrides(tiny_data, "train.domain='target'"))
+    with pytest.raises(ProfileError, match=f"needs {needs} .`reidkit adapt` trains adapt.pretrain_profile first"):
         build_app(profile, work_dir=str(tmp_path)).method.model()
 
 
@@ -117,9 +116,8 @@ def test_adapt_selector_keys_equal_the_settings_kinds(container):
     assert set(container.scheduler.providers) == set(kinds_of(SchedulerSettings))
 
 
-def test_learned_temperature_is_optimised_with_the_model(tiny_data, tmp_path):
-    overrides = [o for o in adapt_overrides(tiny_data, "") if "source_model" not in o]
-    profile = load_profile("cluster_contrast_usl", [*overrides, "memory.learn_temperature=true"])
+def test_learned_temperature_is_optimised_with_the_model(tiny_data, source_model, tmp_path):
+    profile = load_adapt_profile("cluster_contrast_usl", tiny_data, source_model, "memory.learn_temperature=true")
     app = build_app(profile, work_dir=str(tmp_path))
     optimised = {id(p) for group in app.method.optimizer().param_groups for p in group["params"]}
     assert id(app.method.memory().log_temperature) in optimised
