@@ -203,7 +203,7 @@ def test_adapt_pretrains_on_the_source_then_adapts_and_prints_both(tiny_data, tm
 @pytest.mark.slow
 def test_spcl_resume_restores_the_memory_and_reaches_the_uninterrupted_result(tiny_data, tmp_path, monkeypatch):
     full, split = tmp_path / "full", tmp_path / "split"
-    base = ["adapt", "--profile", "spcl_usl", *_adapt_sets(tiny_data, "train.epochs=3", "pseudo_labeler.kind='dbscan'",
+    base = ["adapt", "--profile", "spcl_usl", *_adapt_sets(tiny_data, "train.epochs=3", "adapt.start_from='scratch'", "pseudo_labeler.kind='dbscan'",
             "pseudo_labeler.k1=10", "pseudo_labeler.use_outliers=true", "pseudo_labeler.self_paced=true")]  # fmt: skip
     assert main([*base, "--work-dir", str(full)]) == 0
 

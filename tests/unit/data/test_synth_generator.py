@@ -179,6 +179,9 @@ def test_specs_validate_in_their_constructors() -> None:
 def test_presets_have_a_source_and_a_strongly_shifted_target() -> None:
     for spec in PRESETS.values():
         gaps = {d.name: d.gap for d in spec.domains}
-        assert gaps == {"source": 0.0, "target": 1.0}
+        assert {k: gaps[k] for k in ("source", "target")} == {"source": 0.0, "target": 1.0}
+    # The generic backbone's domain: source-styled, last (so adding it changed no other image).
+    assert [(d.name, d.gap) for d in PRESETS["demo"].domains][-1] == ("aux", 0.0)
+    assert [d.name for d in PRESETS["tiny"].domains] == ["source", "target"]
     demo = PRESETS["demo"]
     assert (demo.height, demo.width) == (128, 64)
