@@ -156,6 +156,44 @@ def hybrid_memory(feature_dim_of: ReidNet, **settings: Any) -> HybridMemory:
     return HybridMemory(feature_dim_of.feature_dim, **settings)
 
 
+# --- provider groups ----------------------------------------------------------------------------
+
+
+def cluster_adapt_provider(
+    base: Any, *, batches: Any, step: Any, checkpointer: Any, features: Any, consumers: Any
+) -> providers.Factory:
+    """The use-case every method container ends with: its strategies in ClusterAdapt's slots."""
+    return providers.Factory(
+        ClusterAdapt,
+        loop=providers.Factory(
+            EpochLoop,
+            batches=batches,
+            step=step,
+            checkpointer=checkpointer,
+            observer=base.observer,
+            schedule=base.schedule,
+            evaluations=base.evaluations,
+        ),
+        features=features,
+        labeler=base.core.pseudo_labeler,
+        consumers=consumers,
+        scorer=base.scorer,
+    )
+
+
+def memory_step_provider(base: Any, optimizer: Any, scheduler: Any, memory: Any) -> providers.Singleton:
+    return providers.Singleton(
+        MemoryContrastStep,
+        base.model,
+        optimizer,
+        memory,
+        scheduler=scheduler,
+        device=base.device,
+        amp=base.amp,
+        seed=base.config.seed,
+    )
+
+
 # --- containers ---------------------------------------------------------------------------------
 
 
@@ -245,21 +283,13 @@ class ClusterBaselineContainer(AdaptBase):
 
     checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step))
 
-    use_case = providers.Factory(
-        ClusterAdapt,
-        loop=providers.Factory(
-            EpochLoop,
-            batches=AdaptBase.target_batches,
-            step=step,
-            checkpointer=checkpointer,
-            observer=AdaptBase.observer,
-            schedule=AdaptBase.schedule,
-            evaluations=AdaptBase.evaluations,
-        ),
+    use_case = cluster_adapt_provider(
+        AdaptBase,
+        batches=AdaptBase.target_batches,
+        step=step,
+        checkpointer=checkpointer,
         features=AdaptBase.cluster_features,
-        labeler=AdaptBase.core.pseudo_labeler,
         consumers=consumers,
-        scorer=AdaptBase.scorer,
     )
 
 
@@ -278,16 +308,7 @@ class SpclContainer(AdaptBase):
     optimizer = optimizer_selector(AdaptBase.config, AdaptBase.model)
     scheduler = scheduler_selector(AdaptBase.config, optimizer)
 
-    step = providers.Singleton(
-        MemoryContrastStep,
-        AdaptBase.model,
-        optimizer,
-        memory,
-        scheduler=scheduler,
-        device=AdaptBase.device,
-        amp=AdaptBase.amp,
-        seed=AdaptBase.config.seed,
-    )
+    step = memory_step_provider(AdaptBase, optimizer, scheduler, memory)
 
     cluster_features = providers.Singleton(
         MemoryFeatures,
@@ -317,21 +338,13 @@ class SpclContainer(AdaptBase):
         providers.Callable(stateful_only, step=step, memory=memory, labeler=AdaptBase.core.pseudo_labeler),
     )
 
-    use_case = providers.Factory(
-        ClusterAdapt,
-        loop=providers.Factory(
-            EpochLoop,
-            batches=batches,
-            step=step,
-            checkpointer=checkpointer,
-            observer=AdaptBase.observer,
-            schedule=AdaptBase.schedule,
-            evaluations=AdaptBase.evaluations,
-        ),
+    use_case = cluster_adapt_provider(
+        AdaptBase,
+        batches=batches,
+        step=step,
+        checkpointer=checkpointer,
         features=cluster_features,
-        labeler=AdaptBase.core.pseudo_labeler,
         consumers=providers.List(memory, AdaptBase.target_batches),
-        scorer=AdaptBase.scorer,
     )
 
 
@@ -352,32 +365,15 @@ class ClusterContrastContainer(AdaptBase):
     optimizer = optimizer_selector(AdaptBase.config, providers.Singleton(trainable, AdaptBase.model, memory))
     scheduler = scheduler_selector(AdaptBase.config, optimizer)
 
-    step = providers.Singleton(
-        MemoryContrastStep,
-        AdaptBase.model,
-        optimizer,
-        memory,
-        scheduler=scheduler,
-        device=AdaptBase.device,
-        amp=AdaptBase.amp,
-        seed=AdaptBase.config.seed,
-    )
+    step = memory_step_provider(AdaptBase, optimizer, scheduler, memory)
 
     checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step, memory=memory))
 
-    use_case = providers.Factory(
-        ClusterAdapt,
-        loop=providers.Factory(
-            EpochLoop,
-            batches=AdaptBase.target_batches,
-            step=step,
-            checkpointer=checkpointer,
-            observer=AdaptBase.observer,
-            schedule=AdaptBase.schedule,
-            evaluations=AdaptBase.evaluations,
-        ),
+    use_case = cluster_adapt_provider(
+        AdaptBase,
+        batches=AdaptBase.target_batches,
+        step=step,
+        checkpointer=checkpointer,
         features=AdaptBase.cluster_features,
-        labeler=AdaptBase.core.pseudo_labeler,
         consumers=providers.List(memory, AdaptBase.target_batches),
-        scorer=AdaptBase.scorer,
     )

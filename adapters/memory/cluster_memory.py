@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reidkit.adapters.clustering.centroids import class_centroids
-from reidkit.adapters.memory.updates import adopt_saved_shapes, momentum_update_
+from reidkit.adapters.memory.updates import adopt_saved_shapes, check_memory_settings, momentum_update_
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
 UpdateRule = Literal["mean", "hard"]
@@ -45,12 +45,7 @@ class ClusterMemory(nn.Module):
         learn_temperature: bool = False,
     ) -> None:
         super().__init__()
-        if feature_dim < 1:
-            raise ValueError(f"feature_dim must be >= 1, got {feature_dim}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_memory_settings(feature_dim, temperature, momentum)
         if update not in ("mean", "hard"):
             raise ValueError(f"update must be 'mean' or 'hard', got {update!r}")
         self.feature_dim = int(feature_dim)

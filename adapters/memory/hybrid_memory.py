@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reidkit.adapters.memory.updates import adopt_saved_shapes, momentum_update_
+from reidkit.adapters.memory.updates import adopt_saved_shapes, check_memory_settings, momentum_update_
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
 _EPSILON = 1e-6  # upstream's, both in the softmax denominator and inside the log
@@ -35,12 +35,7 @@ class HybridMemory(nn.Module):
 
     def __init__(self, feature_dim: int, *, temperature: float = 0.05, momentum: float = 0.2) -> None:
         super().__init__()
-        if feature_dim < 1:
-            raise ValueError(f"feature_dim must be >= 1, got {feature_dim}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        check_memory_settings(feature_dim, temperature, momentum)
         self.feature_dim = int(feature_dim)
         self.temperature = float(temperature)
         self.momentum = float(momentum)

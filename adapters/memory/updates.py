@@ -57,3 +57,13 @@ def adopt_saved_shapes(module: nn.Module, state_dict: Mapping[str, Tensor], pref
         current = getattr(module, name)
         if isinstance(saved, Tensor) and saved.shape != current.shape:
             setattr(module, name, current.new_empty(saved.shape))
+
+
+def check_memory_settings(feature_dim: int, temperature: float, momentum: float) -> None:
+    """The settings both memories share, each refused with a one-line error naming it."""
+    if feature_dim < 1:
+        raise ValueError(f"feature_dim must be >= 1, got {feature_dim}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")

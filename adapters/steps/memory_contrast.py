@@ -20,7 +20,7 @@ from torch import nn
 
 from reidkit.adapters.models.dsbn import domains
 from reidkit.adapters.runtime.seeding import derive_seed
-from reidkit.adapters.steps.precision import Precision
+from reidkit.adapters.steps.precision import Precision, load_step_state, step_state
 from reidkit.adapters.steps.supervised import EpochSchedule
 from reidkit.domain.types import StepReport
 
@@ -83,20 +83,7 @@ class MemoryContrastStep:
         )
 
     def state_dict(self) -> dict:
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-        if self.scheduler is not None:
-            state["scheduler"] = self.scheduler.state_dict()
-        state.update(self.precision.state_dict())
-        return state
+        return step_state(self.model, self.optimizer, self.scheduler, self.precision)
 
     def load_state_dict(self, state: dict) -> None:
-        missing = [k for k in ("model", "optimizer") if k not in state]
-        if self.scheduler is not None and "scheduler" not in state:
-            missing.append("scheduler")
-        if missing:
-            raise KeyError(f"MemoryContrastStep state lacks {', '.join(missing)}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.precision.load_state_dict(state)
+        load_step_state("MemoryContrastStep", state, self.model, self.optimizer, self.scheduler, self.precision)

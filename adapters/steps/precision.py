@@ -39,3 +39,28 @@ class Precision:
         # A scaler's state is only meaningful on CUDA; resuming a GPU run on CPU drops it.
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
+
+
+def step_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, precision: Precision) -> dict:
+    """What a training step checkpoints: model, optimiser, schedule (if any) and grad scaler."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    state.update(precision.state_dict())
+    return state
+
+
+def load_step_state(
+    owner: str, state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object,
+    precision: Precision,
+) -> None:
+    missing = [k for k in ("model", "optimizer") if k not in state]
+    if scheduler is not None and "scheduler" not in state:
+        missing.append("scheduler")
+    if missing:
+        raise KeyError(f"{owner} state lacks {', '.join(missing)}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    precision.load_state_dict(state)
