@@ -32,10 +32,9 @@ from reidkit.application.epoch_loop import EpochLoop
 from reidkit.domain.errors import ProfileError
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.wiring import (
-    cross_entropy_or_none,
-    triplet_or_none,
     amp_enabled,
     checkpointer_provider,
+    cross_entropy_or_none,
     device_of,
     encoder_provider,
     evaluations,
@@ -47,6 +46,7 @@ from reidkit.entrypoints.wiring import (
     stateful_only,
     train_labels,
     train_records,
+    triplet_or_none,
 )
 
 # --- glue ---------------------------------------------------------------------------------------
@@ -69,6 +69,12 @@ def adapt_model(
     """The model adaptation starts from: a source-trained one or a fresh one; its classifier (if
     the method has one) is sized by each epoch's clusters; DSBN converted last, so both domains'
     BNs start from the source model's."""
+    needed = {"pretrained": ("model.pretrained", pretrained), "source_model": ("adapt.source_model", source_model)}
+    if start_from in needed and not needed[start_from][1]:
+        raise ProfileError(
+            f"adapt.start_from = '{start_from}' needs {needed[start_from][0]} (`reidkit adapt` trains "
+            "adapt.pretrain_profile first when it is empty)"
+        )
     model = build_reid_model(
         backbone,
         num_classes=1 if head else 0,
@@ -79,17 +85,7 @@ def adapt_model(
         embedding_dim=embedding_dim,
         pretrained=pretrained or None,
     )
-    if start_from == "pretrained" and not pretrained:
-        raise ProfileError(
-            "adapt.start_from = 'pretrained' needs model.pretrained (`reidkit adapt` trains "
-            "adapt.pretrain_profile first when it is empty)"
-        )
     if start_from == "source_model":
-        if not source_model:
-            raise ProfileError(
-                "adapt.start_from = 'source_model' needs adapt.source_model (`reidkit adapt` trains "
-                "adapt.pretrain_profile first when it is empty)"
-            )
         load_source_model(model, source_model)
     if dsbn:
         convert_dsbn(model, num_domains=2, target_domain=TARGET_DOMAIN)
@@ -98,10 +94,6 @@ def adapt_model(
 
 def uses_head(ce_weight: float) -> bool:
     return ce_weight > 0
-
-
-def true_ids(dataset: ReidDataset) -> list[int]:
-    return [r.pid for r in dataset.train]
 
 
 def stream_seed(seed: int, stream: str) -> int:
@@ -114,10 +106,6 @@ def optional_domain(domains: Any, name: str) -> ReidDataset | None:
 
 def source_records(dataset: ReidDataset | None) -> tuple:
     return dataset.train if dataset is not None else ()
-
-
-def num_source_classes(dataset: ReidDataset | None) -> int:
-    return dataset.num_train_pids if dataset is not None else 0
 
 
 def joint_or_target(source: LoaderBatchSource | None, target: PseudoLabelledBatches) -> Any:
@@ -235,7 +223,7 @@ class AdaptBase(containers.DeclarativeContainer):
         num_workers=config.input.num_workers,
     )
 
-    scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(true_ids, train_set))
+    scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(train_labels, train_set))
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
     observer = observer_provider(config)
     schedule = schedule_provider(config)

@@ -24,11 +24,10 @@ from reidkit.entrypoints.clustering import pseudo_labeler_selector
 from reidkit.entrypoints.runtime import process_runtime
 from reidkit.entrypoints.settings import Profile, unstructure_profile
 from reidkit.entrypoints.wiring import (
-    cross_entropy_or_none,
-    triplet_or_none,
     amp_enabled,
     batch_count,
     checkpointer_provider,
+    cross_entropy_or_none,
     device_of,
     encoder_provider,
     evaluations,
@@ -44,6 +43,7 @@ from reidkit.entrypoints.wiring import (
     synthetic_domains,
     train_labels,
     train_records,
+    triplet_or_none,
 )
 
 
