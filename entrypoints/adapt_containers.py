@@ -18,17 +18,22 @@ from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.pseudo_batches import TARGET_DOMAIN, JointBatches, PseudoLabelledBatches
 from reidkit.adapters.data.samplers import IdentitySampler
+from reidkit.adapters.data.transforms import TwoViews
 from reidkit.adapters.encoders.feature_sources import EncodedFeatures, MemoryFeatures
+from reidkit.adapters.encoders.mean_features import MeanOfFeatures
 from reidkit.adapters.memory.cluster_memory import ClusterMemory
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.models.backbone import ReidNet, build_reid_model
 from reidkit.adapters.models.dsbn import convert_dsbn
 from reidkit.adapters.models.heads import ClassifierReset, load_source_model
+from reidkit.adapters.models.mean_teacher import mean_teacher_of
 from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.adapters.steps.mean_teach import MeanTeachStep
 from reidkit.adapters.steps.memory_contrast import MemoryContrastStep
 from reidkit.adapters.steps.supervised import SupervisedStep
 from reidkit.application.cluster_adapt import ClusterAdapt
 from reidkit.application.epoch_loop import EpochLoop
+from reidkit.application.mean_teach import MeanTeach
 from reidkit.domain.errors import ProfileError
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.wiring import (
@@ -131,6 +136,25 @@ def head_then_batches(head: ClassifierReset, batches: PseudoLabelledBatches, ce_
     return [head, batches] if uses_head(ce_weight) else [batches]
 
 
+def peer_model(
+    backbone: str, *, peer_start: str, peer_source_model: str, source_model: str, **settings: Any
+) -> ReidNet:
+    """MMT's second student: from its own source model, or the same start as the first."""
+    chosen = source_model
+    if peer_start == "second_pretraining":
+        if not peer_source_model:
+            raise ProfileError(
+                "mean_teach.peer_start = 'second_pretraining' needs mean_teach.peer_source_model "
+                "(`reidkit adapt` pre-trains it with seed + 1 when it is empty)"
+            )
+        chosen = peer_source_model
+    return adapt_model(backbone, source_model=chosen, **settings)
+
+
+def students(first: nn.Module, second: nn.Module) -> nn.Module:
+    return nn.ModuleList([first, second])
+
+
 def trainable(model: nn.Module, memory: nn.Module) -> nn.Module:
     """The optimiser's parameters: the model's, plus a memory's learnable temperature if any."""
     return nn.ModuleDict({"model": model, "memory": memory})
@@ -148,11 +172,19 @@ def hybrid_memory(feature_dim_of: ReidNet, **settings: Any) -> HybridMemory:
 
 
 def cluster_adapt_provider(
-    base: Any, *, batches: Any, step: Any, checkpointer: Any, features: Any, consumers: Any
+    base: Any,
+    *,
+    batches: Any,
+    step: Any,
+    checkpointer: Any,
+    features: Any,
+    consumers: Any,
+    evaluations: Any = None,
+    use_case: type = ClusterAdapt,
 ) -> providers.Factory:
     """The use-case every method container ends with: its strategies in ClusterAdapt's slots."""
     return providers.Factory(
-        ClusterAdapt,
+        use_case,
         loop=providers.Factory(
             EpochLoop,
             batches=batches,
@@ -160,7 +192,7 @@ def cluster_adapt_provider(
             checkpointer=checkpointer,
             observer=base.observer,
             schedule=base.schedule,
-            evaluations=base.evaluations,
+            evaluations=evaluations if evaluations is not None else base.evaluations,
         ),
         features=features,
         labeler=base.core.pseudo_labeler,
@@ -364,4 +396,96 @@ class ClusterContrastContainer(AdaptBase):
         checkpointer=checkpointer,
         features=AdaptBase.cluster_features,
         consumers=providers.List(memory, AdaptBase.target_batches),
+    )
+
+
+class MeanTeachContainer(AdaptBase):
+    """Mutual Mean-Teaching (MMT): two students (the second from its own source model when
+    ``mean_teach.peer_start = "second_pretraining"``), each with a mean teacher; clustering on the
+    mean of both teachers' features; four heads reset from the centroids each epoch; evaluation
+    with the first mean teacher."""
+
+    student_2 = providers.Singleton(
+        peer_model,
+        AdaptBase.config.model.backbone,
+        peer_start=AdaptBase.config.mean_teach.peer_start,
+        peer_source_model=AdaptBase.config.mean_teach.peer_source_model,
+        source_model=AdaptBase.config.adapt.source_model,
+        head=True,
+        last_stride=AdaptBase.config.model.last_stride,
+        pooling=AdaptBase.config.model.pooling,
+        bnneck=AdaptBase.config.model.bnneck,
+        dropout=AdaptBase.config.model.dropout,
+        embedding_dim=AdaptBase.config.model.embedding_dim,
+        pretrained=AdaptBase.config.model.pretrained,
+        start_from=AdaptBase.config.adapt.start_from,
+        dsbn=AdaptBase.config.model.dsbn,
+    )
+    teacher_1 = providers.Singleton(mean_teacher_of, AdaptBase.model)
+    teacher_2 = providers.Singleton(mean_teacher_of, student_2)
+
+    optimizer = optimizer_selector(AdaptBase.config, providers.Singleton(students, AdaptBase.model, student_2))
+    scheduler = scheduler_selector(AdaptBase.config, optimizer)
+
+    step = providers.Singleton(
+        MeanTeachStep,
+        providers.List(AdaptBase.model, student_2),
+        providers.List(teacher_1, teacher_2),
+        optimizer,
+        scheduler=scheduler,
+        label_smoothing=AdaptBase.config.loss.label_smoothing,
+        soft_ce_weight=AdaptBase.config.loss.soft_ce_weight,
+        soft_triplet_weight=AdaptBase.config.loss.soft_triplet_weight,
+        teacher_momentum=AdaptBase.config.mean_teach.teacher_momentum,
+        device=AdaptBase.device,
+        amp=AdaptBase.amp,
+        seed=AdaptBase.config.seed,
+    )
+
+    teacher_encoder_1 = encoder_provider(AdaptBase.config, AdaptBase.core, teacher_1)
+    teacher_encoder_2 = encoder_provider(AdaptBase.config, AdaptBase.core, teacher_2)
+    records = providers.Callable(train_records, AdaptBase.train_set)
+    cluster_features = providers.Singleton(
+        MeanOfFeatures,
+        providers.List(
+            providers.Singleton(EncodedFeatures, teacher_encoder_1, records),
+            providers.Singleton(EncodedFeatures, teacher_encoder_2, records),
+        ),
+    )
+
+    batches = providers.Singleton(
+        PseudoLabelledBatches,
+        records,
+        providers.Singleton(TwoViews, AdaptBase.core.train_transform),
+        instances_per_id=AdaptBase.config.train.instances_per_id,
+        ids_per_batch=AdaptBase.config.train.ids_per_batch,
+        num_batches=AdaptBase.config.train.iters_per_epoch,
+        seed=AdaptBase.config.seed,
+        num_workers=AdaptBase.config.input.num_workers,
+    )
+
+    consumers = providers.List(
+        providers.Singleton(
+            ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=AdaptBase.config.adapt.reset_optimizer
+        ),
+        providers.Singleton(ClassifierReset, student_2, optimizer, reset_optimizer=AdaptBase.config.adapt.reset_optimizer),
+        providers.Singleton(ClassifierReset, teacher_1, None, reset_optimizer=False),
+        providers.Singleton(ClassifierReset, teacher_2, None, reset_optimizer=False),
+        batches,
+    )
+
+    teacher_evaluations = providers.Singleton(
+        evaluations, teacher_encoder_1, AdaptBase.core.evaluator, AdaptBase.core.domains, AdaptBase.config.eval.domains
+    )
+    checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step))
+
+    use_case = cluster_adapt_provider(
+        AdaptBase,
+        batches=batches,
+        step=step,
+        checkpointer=checkpointer,
+        features=cluster_features,
+        consumers=consumers,
+        evaluations=teacher_evaluations,
+        use_case=MeanTeach,
     )

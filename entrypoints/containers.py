@@ -19,7 +19,12 @@ from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.models.backbone import build_reid_model
 from reidkit.adapters.steps.supervised import SupervisedStep
 from reidkit.application.supervised_train import SupervisedTrain
-from reidkit.entrypoints.adapt_containers import ClusterBaselineContainer, ClusterContrastContainer, SpclContainer
+from reidkit.entrypoints.adapt_containers import (
+    ClusterBaselineContainer,
+    ClusterContrastContainer,
+    MeanTeachContainer,
+    SpclContainer,
+)
 from reidkit.entrypoints.clustering import pseudo_labeler_selector
 from reidkit.entrypoints.runtime import process_runtime
 from reidkit.entrypoints.settings import Profile, unstructure_profile
@@ -175,6 +180,7 @@ METHOD_CONTAINERS: dict[str, type[containers.DeclarativeContainer]] = {
     "cluster_baseline": ClusterBaselineContainer,
     "spcl": SpclContainer,
     "cluster_contrast": ClusterContrastContainer,
+    "mean_teach": MeanTeachContainer,
 }
 
 

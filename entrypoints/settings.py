@@ -27,7 +27,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
-Method = Literal["supervised", "cluster_baseline", "spcl", "cluster_contrast"]
+Method = Literal["supervised", "cluster_baseline", "spcl", "cluster_contrast", "mean_teach"]
 
 
 def _positive_sizes(_: object, attribute: Any, value: Sequence[int]) -> None:
@@ -96,6 +96,8 @@ class LossSettings:
     triplet_weight: float = field(default=1.0, validator=v.ge(0.0))
     triplet_margin: float = field(default=0.3, validator=v.ge(0.0))
     soft_margin: bool = False
+    soft_ce_weight: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])  # MMT: vs the peer's teacher
+    soft_triplet_weight: float = field(default=0.8, validator=[v.ge(0.0), v.le(1.0)])
 
 
 @frozen(kw_only=True)
@@ -194,6 +196,17 @@ class MemorySettings:
     learn_temperature: bool = False  # Cluster Contrast's trainable-temperature variant
 
 
+@frozen(kw_only=True)
+class MeanTeachSettings:
+    """Mutual Mean-Teaching: the teachers' EMA and how the two students start."""
+
+    teacher_momentum: float = field(default=0.999, validator=[v.ge(0.0), v.lt(1.0)])
+    # same: both students from the run's starting model; second_pretraining: student 2 from a source
+    # model pre-trained with seed + 1 (MMT's "different initial states"), or peer_source_model.
+    peer_start: Literal["same", "second_pretraining"] = "same"
+    peer_source_model: str = ""
+
+
 # --- pseudo labels (unsupervised methods and `reidkit label`) -----------------------------------
 
 
@@ -258,6 +271,7 @@ class Profile:
     rerank: RerankSettings = field(factory=RerankSettings)
     adapt: AdaptSettings = field(factory=AdaptSettings)
     memory: MemorySettings = field(factory=MemorySettings)
+    mean_teach: MeanTeachSettings = field(factory=MeanTeachSettings)
 
     def __attrs_post_init__(self) -> None:
         if self.method != "supervised":
@@ -265,6 +279,8 @@ class Profile:
                 raise ValueError(f"method {self.method!r} needs train.iters_per_epoch >= 1 (pseudo labels change each epoch)")
             if self.adapt.source_model and self.adapt.start_from != "source_model":
                 raise ValueError(f"adapt.source_model is set but adapt.start_from is '{self.adapt.start_from}'")
+            if self.mean_teach.peer_start == "second_pretraining" and self.adapt.start_from != "source_model":
+                raise ValueError("mean_teach.peer_start = 'second_pretraining' needs adapt.start_from = 'source_model'")
             if self.adapt.source_domain == self.train.domain:
                 raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
         elif self.model.dsbn:

@@ -4,8 +4,10 @@ RNG, so seeding torch, per DataLoader worker or in the main process, makes augme
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import torch
+from PIL import Image
 from torchvision import transforms as T
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -60,3 +62,14 @@ def _check_size(height: int, width: int) -> None:
 def _check_probability(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+class TwoViews:
+    """Two independent draws of ``transform`` on one image, stacked (2, C, H, W): MMT gives each
+    student its own augmentation of the same batch. A plain class so it pickles into workers."""
+
+    def __init__(self, transform: Callable[[Image.Image], torch.Tensor]) -> None:
+        self.transform = transform
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return torch.stack([self.transform(image), self.transform(image)])

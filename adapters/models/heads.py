@@ -21,9 +21,10 @@ class ClassifierReset:
     """A ``LabelConsumer``: each epoch the classifier gets one row per cluster, initialised from
     the cluster centroids (as the strong baseline and MMT do), in place so the optimizer keeps
     training it. ``reset_optimizer`` clears all optimizer state (the strong baseline starts each
-    epoch afresh); otherwise only the head's stale moments go."""
+    epoch afresh); otherwise only the head's stale moments go. ``optimizer`` None: a model no
+    optimiser trains (MMT's mean teachers)."""
 
-    def __init__(self, model: ReidNet, optimizer: torch.optim.Optimizer, *, reset_optimizer: bool) -> None:
+    def __init__(self, model: ReidNet, optimizer: torch.optim.Optimizer | None, *, reset_optimizer: bool) -> None:
         self.model = model
         self.optimizer = optimizer
         self.reset_optimizer = reset_optimizer
@@ -31,6 +32,8 @@ class ClassifierReset:
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
         centroids = class_centroids(features, labels.labels)
         weight = self.model.resize_classifier(labels.num_clusters, torch.from_numpy(centroids.values.copy()))
+        if self.optimizer is None:  # a mean teacher: no optimiser trains it
+            return
         if self.reset_optimizer:
             self.optimizer.state.clear()
         else:

@@ -22,7 +22,7 @@ from reidkit.entrypoints.settings import Profile, load_profile
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "adapt", help="adapt to an unlabelled domain (strong baseline, UDA_TP, SpCL, Cluster Contrast)"
+        "adapt", help="adapt to an unlabelled domain (strong baseline, UDA_TP, SpCL, Cluster Contrast, MMT)"
     )
     add_profile_arguments(parser, default="strong_baseline_uda")
     parser.add_argument("--work-dir", help="run folder (default: runs/<profile name>)")
@@ -41,9 +41,10 @@ def last_evaluations(run_dir: Path) -> dict[str, RetrievalMetrics]:
     return latest
 
 
-def pretrain_profile(profile: Profile) -> Profile:
-    """The pre-training of ``profile``: its supervised profile on the same data and seed, also
-    scored on the adaptation's target (after its own domains, so selection never sees it)."""
+def pretrain_profile(profile: Profile, seed_offset: int = 0) -> Profile:
+    """The pre-training of ``profile``: its supervised profile on the same data and seed (plus
+    ``seed_offset``), also scored on the adaptation's target (after its own domains, so model
+    selection never sees it)."""
     base = load_profile(profile.adapt.pretrain_profile)
     if base.method != "supervised":
         raise ReidkitError(
@@ -53,19 +54,19 @@ def pretrain_profile(profile: Profile) -> Profile:
     return attrs.evolve(
         base,
         name=f"{profile.name}-pretrain",
-        seed=profile.seed,
+        seed=profile.seed + seed_offset,
         data=profile.data,
         eval=attrs.evolve(base.eval, domains=domains),
         runtime=attrs.evolve(profile.runtime, work_dir=""),
     )
 
 
-def train_starting_model(profile: Profile, run_dir: Path) -> Path:
-    """Runs the pre-training profile and returns its best checkpoint."""
+def train_starting_model(profile: Profile, run_dir: Path, folder: str = "pretrain", seed_offset: int = 0) -> Path:
+    """Runs the pre-training profile in ``run_dir/folder`` and returns its best checkpoint."""
     from reidkit.entrypoints.containers import build_app
 
-    pretrain_dir = run_dir / "pretrain"
-    with build_app(pretrain_profile(profile), work_dir=str(pretrain_dir)) as app:
+    pretrain_dir = run_dir / folder
+    with build_app(pretrain_profile(profile, seed_offset), work_dir=str(pretrain_dir)) as app:
         app.method.use_case().run()
     return pretrain_dir / "checkpoints" / "best.pt"
 
@@ -73,7 +74,11 @@ def train_starting_model(profile: Profile, run_dir: Path) -> Path:
 def with_starting_model(profile: Profile, run_dir: Path) -> tuple[Profile, str]:
     """``profile`` with its starting model filled in (pre-training first when it names none), and
     what to call that model in the results."""
-    adapt = profile.adapt
+    adapt, peer = profile.adapt, profile.mean_teach
+    if peer.peer_start == "second_pretraining" and not peer.peer_source_model:
+        # MMT's second student starts from a source model of its own: same recipe, seed + 1.
+        best = train_starting_model(profile, run_dir, "pretrain_peer", seed_offset=1)
+        profile = attrs.evolve(profile, mean_teach=attrs.evolve(peer, peer_source_model=str(best)))
     if adapt.start_from == "source_model" and not adapt.source_model:
         best = train_starting_model(profile, run_dir)
         return attrs.evolve(profile, adapt=attrs.evolve(adapt, source_model=str(best))), "source model"

@@ -21,7 +21,7 @@ from tests.conftest import tiny_overrides
 
 ADAPT_PROFILES = [
     "strong_baseline_usl", "strong_baseline_uda", "uda_tp",
-    "spcl_usl", "spcl_uda", "cluster_contrast_usl", "cluster_contrast_uda",
+    "spcl_usl", "spcl_uda", "cluster_contrast_usl", "cluster_contrast_uda", "mmt_uda", "mmt_usl", "mmt_plus_uda",
 ]  # fmt: skip
 
 
@@ -50,15 +50,17 @@ def source_model(tmp_path_factory):
 
 
 def adapt_overrides(tiny_data, *extra):
-    return tiny_overrides(tiny_data, "train.domain='target'", "eval.domains=['target']", "pseudo_labeler.k1=10", *extra)
+    return tiny_overrides(tiny_data, "train.domain='target'", "eval.domains=['target']", *extra)
 
 
 def load_adapt_profile(name, tiny_data, source_model, *extra):
-    start = load_profile(name).adapt.start_from
+    shipped = load_profile(name)
     starting = {
         "source_model": [f"adapt.source_model='{source_model}'"],
         "pretrained": [f"model.pretrained='{source_model.with_name('trunk.pt')}'"],
-    }.get(start, [])
+    }.get(shipped.adapt.start_from, [])
+    if shipped.mean_teach.peer_start == "second_pretraining":
+        starting.append(f"mean_teach.peer_source_model='{source_model}'")
     return load_profile(name, adapt_overrides(tiny_data, *starting, *extra))
 
 
@@ -121,3 +123,16 @@ def test_learned_temperature_is_optimised_with_the_model(tiny_data, source_model
     app = build_app(profile, work_dir=str(tmp_path))
     optimised = {id(p) for group in app.method.optimizer().param_groups for p in group["params"]}
     assert id(app.method.memory().log_temperature) in optimised
+
+
+def test_mmt_wires_two_students_their_teachers_and_evaluates_with_a_mean_teacher(tiny_data, source_model, tmp_path):
+    app = build_app(load_adapt_profile("mmt_uda", tiny_data, source_model), work_dir=str(tmp_path))
+    step = app.method.step()
+    assert step.students[0] is app.method.model() and step.students[1] is app.method.student_2()
+    assert step.teachers == [app.method.teacher_1(), app.method.teacher_2()]
+    assert app.method.teacher_evaluations()["target"].encoder.model is app.method.teacher_1()
+    consumers = app.method.consumers()
+    assert [type(c).__name__ for c in consumers] == ["ClassifierReset"] * 4 + ["PseudoLabelledBatches"]
+    assert [c.optimizer is None for c in consumers[:4]] == [False, False, True, True]
+    optimised = {id(p) for group in app.method.optimizer().param_groups for p in group["params"]}
+    assert not any(id(p) in optimised for p in app.method.teacher_1().parameters())

@@ -241,14 +241,20 @@ def test_demo_adapts_the_direct_transfer_model_and_prints_the_gain(tiny_data, tm
     assert (tmp_path / "strong_baseline_uda" / "metrics.json").is_file()
 
 
-@pytest.mark.slow
-def test_usl_adapt_pretrains_the_generic_backbone_and_starts_from_it(tiny_data, tmp_path, capsys):
-    pretrain = tmp_path / "tiny_backbone.toml"
-    pretrain.write_text(
+def tiny_pretrain_profile(folder):
+    """A supervised profile sized for the tiny preset, for adaptation profiles to pre-train with."""
+    path = folder / "tiny_pretrain.toml"
+    path.write_text(
         'method = "supervised"\n[input]\nheight = 64\nwidth = 32\n[model]\nbackbone = "resnet18"\nlast_stride = 2\n'
         "[train]\ndomain = 'source'\nepochs = 1\niters_per_epoch = 2\nids_per_batch = 4\ninstances_per_id = 2\n"
         "[eval]\ndomains = ['source']\n"
     )
+    return path
+
+
+@pytest.mark.slow
+def test_usl_adapt_pretrains_the_generic_backbone_and_starts_from_it(tiny_data, tmp_path, capsys):
+    pretrain = tiny_pretrain_profile(tmp_path)
     run_dir = tmp_path / "usl"
     sets = _adapt_sets(tiny_data, f"adapt.pretrain_profile='{pretrain}'")
     assert main(["adapt", "--profile", "cluster_contrast_usl", "--work-dir", str(run_dir), *sets]) == 0
@@ -258,3 +264,26 @@ def test_usl_adapt_pretrains_the_generic_backbone_and_starts_from_it(tiny_data, 
     assert (run_dir / "pretrain" / "backbone.pt").is_file()
     log = (run_dir / "log.jsonl").read_text()
     assert str(run_dir / "pretrain" / "backbone.pt") in log  # the adapted model loaded it
+
+
+@pytest.mark.slow
+def test_mmt_pretrains_two_students_and_resumes_exactly(tiny_data, tmp_path, monkeypatch, capsys):
+    full, split = tmp_path / "full", tmp_path / "split"
+    pretrain = tiny_pretrain_profile(tmp_path)
+    base = ["adapt", "--profile", "mmt_uda", *_adapt_sets(tiny_data, "train.epochs=2", f"adapt.pretrain_profile='{pretrain}'")]
+    assert main([*base, "--work-dir", str(full)]) == 0
+    assert "mmt_uda -> target" in capsys.readouterr().out
+    assert (full / "pretrain_peer" / "checkpoints" / "best.pt").is_file()  # the second student's source model
+
+    save = TorchCheckpointer.save
+
+    def save_then_interrupt(self, progress, *, is_best):
+        save(self, progress, is_best=is_best)
+        if progress.epochs_done == 1 and not self.directory.parent.name.startswith("pretrain"):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(TorchCheckpointer, "save", save_then_interrupt)
+        assert main([*base, "--work-dir", str(split)]) == 130
+    assert main([*base, "--work-dir", str(split)]) == 0
+    assert json.loads((split / "metrics.json").read_text()) == json.loads((full / "metrics.json").read_text())

@@ -1,0 +1,135 @@
+"""MeanTeachStep: one step of Mutual Mean-Teaching (MMT, Ge et al., ICLR'20).
+
+    views 1, 2  <- two independent augmentations of the batch
+    student i   <- CE(hard) + softmax-triplet(hard) on its view          weights 1 - w_ce, 1 - w_tri
+                 + soft CE / soft softmax-triplet against teacher j (j != i) on view j   w_ce, w_tri
+    optimiser step on both students; each teacher <- EMA of its student
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+import torch
+from torch import nn
+
+from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
+from reidkit.adapters.losses.mutual import soft_cross_entropy, soft_softmax_triplet
+from reidkit.adapters.losses.triplet import batch_hard_triplet
+from reidkit.adapters.models.dsbn import domains
+from reidkit.adapters.models.mean_teacher import ramped_momentum, update_momentum
+from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.adapters.steps.precision import Precision
+from reidkit.adapters.steps.supervised import EpochSchedule
+from reidkit.domain.types import StepReport
+
+
+class MeanTeachStep:
+    """Implements ``TrainingStep[dict]``: ``batch["image"]`` is (B, 2, C, H, W), one view per
+    student (see ``TwoViews``). Checkpoints both students, both teachers, the optimiser, the
+    schedule and the step count (the EMA ramp depends on it)."""
+
+    def __init__(
+        self,
+        students: Sequence[nn.Module],
+        teachers: Sequence[nn.Module],
+        optimizer: torch.optim.Optimizer,
+        *,
+        scheduler: EpochSchedule | None = None,
+        label_smoothing: float = 0.1,
+        soft_ce_weight: float = 0.5,
+        soft_triplet_weight: float = 0.8,
+        teacher_momentum: float = 0.999,
+        device: str | torch.device = "cpu",
+        amp: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if len(students) != 2 or len(teachers) != 2:
+            raise ValueError(f"MMT needs 2 students and 2 teachers, got {len(students)} and {len(teachers)}")
+        for name, weight in (("soft_ce_weight", soft_ce_weight), ("soft_triplet_weight", soft_triplet_weight)):
+            if not 0.0 <= weight <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {weight}")
+        if not 0.0 <= teacher_momentum < 1.0:
+            raise ValueError(f"teacher_momentum must be in [0, 1), got {teacher_momentum}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        self.device = torch.device(device)
+        self.students = [s.to(self.device) for s in students]
+        self.teachers = [t.to(self.device) for t in teachers]
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.cross_entropy = CrossEntropyLoss(epsilon=label_smoothing)
+        self.soft_ce_weight = float(soft_ce_weight)
+        self.soft_triplet_weight = float(soft_triplet_weight)
+        self.teacher_momentum = float(teacher_momentum)
+        self.precision = Precision(self.device, amp)
+        self.seed = seed
+        self.global_step = 0
+
+    def begin_epoch(self, epoch: int) -> None:
+        for model in (*self.students, *self.teachers):
+            model.train()  # teachers too: their BN statistics follow their own forward passes (MMT)
+        if self.scheduler is not None:
+            self.scheduler.set_epoch(epoch)
+        torch.manual_seed(derive_seed(self.seed, "mean-teach-step", epoch))
+
+    def run(self, batch: dict) -> StepReport:
+        images = batch["image"].to(self.device, non_blocking=True)
+        labels = batch["label"].to(self.device, non_blocking=True)
+        views = (images[:, 0], images[:, 1]) if images.ndim == 5 else (images, images)
+        with ExitStack() as stack:
+            for model in (*self.students, *self.teachers):  # each DSBN model has its own router
+                stack.enter_context(domains(model, batch.get("domain")))
+            stack.enter_context(self.precision.autocast())
+            students = [student(view) for student, view in zip(self.students, views)]
+            with torch.no_grad():
+                teachers = [teacher(view) for teacher, view in zip(self.teachers, views)]
+        losses = self.losses(students, teachers, labels)
+        self.precision.backward_and_step(losses["total"], self.optimizer)
+        momentum = ramped_momentum(self.teacher_momentum, self.global_step)
+        for student, teacher in zip(self.students, self.teachers):
+            update_momentum(student, teacher, momentum)
+        self.global_step += 1
+        return StepReport(
+            losses={name: value.detach() for name, value in losses.items()},
+            batch_size=int(labels.shape[0]),
+            lr=float(self.optimizer.param_groups[0]["lr"]),
+        )
+
+    def losses(self, students: Sequence, teachers: Sequence, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Student i's soft targets come from teacher j, j != i: the peer, never its own."""
+        w_ce, w_tri = self.soft_ce_weight, self.soft_triplet_weight
+        peers = (teachers[1], teachers[0])
+        ce = sum(self.cross_entropy(s.logits.float(), labels) for s in students)
+        triplet = sum(batch_hard_triplet(s.features, labels, margin=None).loss for s in students)
+        soft_ce = sum(soft_cross_entropy(s.logits, t.logits) for s, t in zip(students, peers))
+        soft_triplet = sum(soft_softmax_triplet(s.features, t.features, labels) for s, t in zip(students, peers))
+        total = (1 - w_ce) * ce + (1 - w_tri) * triplet + w_ce * soft_ce + w_tri * soft_triplet
+        return {"ce": ce, "triplet": triplet, "soft_ce": soft_ce, "soft_triplet": soft_triplet, "total": total}
+
+    def state_dict(self) -> dict:
+        state = {
+            "students": [s.state_dict() for s in self.students],
+            "teachers": [t.state_dict() for t in self.teachers],
+            "optimizer": self.optimizer.state_dict(),
+            "global_step": self.global_step,
+        }
+        if self.scheduler is not None:
+            state["scheduler"] = self.scheduler.state_dict()
+        state.update(self.precision.state_dict())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = [k for k in ("students", "teachers", "optimizer", "global_step") if k not in state]
+        if self.scheduler is not None and "scheduler" not in state:
+            missing.append("scheduler")
+        if missing:
+            raise KeyError(f"MeanTeachStep state lacks {', '.join(missing)}")
+        for model, saved in zip((*self.students, *self.teachers), (*state["students"], *state["teachers"])):
+            model.load_state_dict(saved)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.global_step = int(state["global_step"])
+        self.precision.load_state_dict(state)
