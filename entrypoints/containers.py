@@ -30,6 +30,7 @@ from reidkit.entrypoints.runtime import process_runtime
 from reidkit.entrypoints.settings import Profile, unstructure_profile
 from reidkit.entrypoints.wiring import (
     amp_enabled,
+    architecture,
     batch_count,
     checkpointer_provider,
     cross_entropy_or_none,
@@ -111,12 +112,7 @@ class SupervisedContainer(containers.DeclarativeContainer):
         build_reid_model,
         config.model.backbone,
         num_classes=providers.Callable(num_train_pids, train_set),
-        last_stride=config.model.last_stride,
-        pooling=config.model.pooling,
-        bnneck=config.model.bnneck,
-        dropout=config.model.dropout,
-        embedding_dim=config.model.embedding_dim,
-        pretrained=config.model.pretrained,
+        **architecture(config),
     )
 
     optimizer = optimizer_selector(config, model)

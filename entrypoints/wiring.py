@@ -127,6 +127,19 @@ def stateful_only(**components: Any) -> dict[str, Any]:
 # --- provider groups ----------------------------------------------------------------------------
 
 
+def architecture(config: providers.Configuration) -> dict[str, Any]:
+    """The ``[model]`` settings every ReID model is built with, as provider keyword arguments."""
+    model = config.model
+    return {
+        "last_stride": model.last_stride,
+        "pooling": model.pooling,
+        "bnneck": model.bnneck,
+        "dropout": model.dropout,
+        "embedding_dim": model.embedding_dim,
+        "pretrained": model.pretrained,
+    }
+
+
 def optimizer_selector(config: providers.Configuration, params: providers.Provider) -> providers.Selector:
     return providers.Selector(
         config.optimizer.kind,
