@@ -125,7 +125,12 @@ def source_batches(
     if dataset is None:
         return None
     sampler = IdentitySampler(
-        train_labels(dataset), instances_per_id, ids_per_batch, seed=seed, num_batches=num_batches
+        train_labels(dataset),
+        instances_per_id,
+        ids_per_batch,
+        seed=seed,
+        num_batches=num_batches,
+        camids=[r.camid for r in dataset.train],
     )
     return LoaderBatchSource(
         ImageDataset(dataset.train, transform), sampler, sampler.batch_size, seed=seed, num_workers=num_workers

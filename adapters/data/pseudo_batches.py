@@ -20,7 +20,8 @@ SOURCE_DOMAIN, TARGET_DOMAIN = 0, 1
 class PseudoLabelledBatches:
     """P x K batches over ``records`` with this epoch's pseudo labels: a ``BatchSource`` that is
     also a ``LabelConsumer`` (``reset`` rebuilds the dataset labels and the sampler). Outliers (-1)
-    are never sampled; an epoch is exactly ``num_batches`` batches whatever the cluster count.
+    are never sampled; an epoch is exactly ``num_batches`` batches whatever the cluster count; a
+    cluster's K images are drawn across its cameras (camera-aware, as the peers' sampler).
     Every item carries ``domain`` (for domain-specific BN)."""
 
     def __init__(
@@ -60,7 +61,12 @@ class PseudoLabelledBatches:
             )
         dataset = ImageDataset(self.records, self.transform, labels=labels.labels.tolist())
         sampler = IdentitySampler(
-            labels.labels, self.instances_per_id, self.ids_per_batch, seed=self.seed, num_batches=self.num_batches
+            labels.labels,
+            self.instances_per_id,
+            self.ids_per_batch,
+            seed=self.seed,
+            num_batches=self.num_batches,
+            camids=[r.camid for r in self.records],
         )
         self._source = LoaderBatchSource(
             dataset, sampler, sampler.batch_size, seed=self.seed, num_workers=self.num_workers

@@ -18,6 +18,11 @@ class IdentitySampler(Sampler[int]):
     Labels < 0 (outliers) are never sampled. An identity with fewer than K images is drawn with
     replacement. Each identity's images are dealt out in shuffled chunks of K, so one epoch (by
     default about as many indices as there are labelled images) shows each image about once.
+
+    With ``camids`` the deal is camera-aware, as the USL/UDA peers' RandomMultipleGallerySampler:
+    an identity's images are interleaved camera by camera before chunking, so each chunk holds as
+    many different cameras as the identity has. Pseudo-label clusters are camera-biased; drawing
+    their positives across cameras is what makes training on them learn cross-camera identity.
     """
 
     def __init__(
@@ -28,6 +33,7 @@ class IdentitySampler(Sampler[int]):
         *,
         seed: int,
         num_batches: int | None = None,
+        camids: Sequence[int] | None = None,
     ) -> None:
         if instances_per_id < 1:
             raise ValueError(f"instances_per_id must be >= 1, got {instances_per_id}")
@@ -36,6 +42,9 @@ class IdentitySampler(Sampler[int]):
         if num_batches is not None and num_batches < 1:
             raise ValueError(f"num_batches must be >= 1, got {num_batches}")
         self._groups = _group_by_label(labels)
+        if camids is not None and len(camids) != len(labels):
+            raise ValueError(f"{len(camids)} camera ids for {len(labels)} labels")
+        self._camids = None if camids is None else np.asarray(camids, dtype=np.int64)
         if len(self._groups) < ids_per_batch:
             raise ValueError(
                 f"ids_per_batch={ids_per_batch} but only {len(self._groups)} identities have labels >= 0"
@@ -70,7 +79,9 @@ class IdentitySampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self._epoch])
-        return iter(_epoch_order(rng, self._groups, self.ids_per_batch, self.instances_per_id, self.num_batches))
+        return iter(
+            _epoch_order(rng, self._groups, self.ids_per_batch, self.instances_per_id, self.num_batches, self._camids)
+        )
 
 
 def _group_by_label(labels: Sequence[int]) -> tuple[np.ndarray, ...]:
@@ -83,16 +94,21 @@ def _group_by_label(labels: Sequence[int]) -> tuple[np.ndarray, ...]:
 
 
 def _epoch_order(
-    rng: np.random.Generator, groups: tuple[np.ndarray, ...], p: int, k: int, num_batches: int
+    rng: np.random.Generator,
+    groups: tuple[np.ndarray, ...],
+    p: int,
+    k: int,
+    num_batches: int,
+    camids: np.ndarray | None = None,
 ) -> list[int]:
-    pools = [_deal(rng, group, k) for group in groups]
+    pools = [_deal(rng, group, k, camids) for group in groups]
     order: list[int] = []
     for _ in range(num_batches):
         remaining = np.array([len(pool) for pool in pools], dtype=np.float64)
         if np.count_nonzero(remaining) < p:
             # Deal the exhausted identities again, so the promised length never runs short.
             for identity in np.flatnonzero(remaining == 0):
-                pools[identity] = _deal(rng, groups[identity], k)
+                pools[identity] = _deal(rng, groups[identity], k, camids)
                 remaining[identity] = len(pools[identity])
         # Identities with more chunks left are drawn more often, so big ones are not starved.
         chosen = rng.choice(len(groups), size=p, replace=False, p=remaining / remaining.sum())
@@ -101,10 +117,13 @@ def _epoch_order(
     return order
 
 
-def _deal(rng: np.random.Generator, group: np.ndarray, k: int) -> list[np.ndarray]:
+def _deal(rng: np.random.Generator, group: np.ndarray, k: int, camids: np.ndarray | None = None) -> list[np.ndarray]:
     """The group shuffled into chunks of K; a short last chunk is topped up with images from the
-    full chunks (repeats within a chunk only when the group has fewer than K images)."""
+    full chunks (repeats within a chunk only when the group has fewer than K images). With
+    ``camids``, the shuffled images are interleaved one camera at a time before chunking."""
     shuffled = rng.permutation(group)
+    if camids is not None:
+        shuffled = _interleave_cameras(shuffled, camids[shuffled])
     short = -len(shuffled) % k
     if short:
         full = shuffled[: len(shuffled) - (k - short)]
@@ -112,3 +131,17 @@ def _deal(rng: np.random.Generator, group: np.ndarray, k: int) -> list[np.ndarra
         extra = rng.choice(donors, size=short, replace=short > len(donors))
         shuffled = np.concatenate([shuffled, extra])
     return list(shuffled.reshape(-1, k))
+
+
+def _interleave_cameras(indices: np.ndarray, cameras: np.ndarray) -> np.ndarray:
+    """Round-robin over cameras, keeping each camera's (shuffled) order: the n-th image of every
+    camera before any camera's (n+1)-th, cameras in order of first appearance."""
+    order = np.argsort(cameras, kind="stable")
+    sorted_cams = cameras[order]
+    starts = np.searchsorted(sorted_cams, sorted_cams, side="left")
+    rank = np.empty(len(indices), dtype=np.int64)
+    rank[order] = np.arange(len(indices)) - starts
+    _, first_seen = np.unique(cameras, return_index=True)
+    camera_position = np.empty(len(indices), dtype=np.int64)
+    camera_position[:] = np.argsort(np.argsort(first_seen))[np.searchsorted(np.unique(cameras), cameras)]
+    return indices[np.lexsort((camera_position, rank))]

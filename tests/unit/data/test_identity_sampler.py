@@ -112,3 +112,27 @@ def test_too_few_identities_is_a_clear_error() -> None:
 def test_bad_sizes_name_the_argument(k: int, p: int, n: int | None, culprit: str) -> None:
     with pytest.raises(ValueError, match=culprit):
         IdentitySampler(LABELS, k, p, seed=0, num_batches=n)
+
+
+def _camera_sets(cameras, **kwargs):
+    # identity 0: 6 images over cameras 0,0,0,0,1,2; identity 1: 4 images, all camera 3
+    labels = [0] * 6 + [1] * 4
+    sampler = IdentitySampler(labels, instances_per_id=3, ids_per_batch=2, seed=0, num_batches=40, **kwargs)
+    order = list(sampler)
+    chunks = [order[i : i + 3] for i in range(0, len(order), 3)]
+    return Counter(frozenset(cameras[i] for i in chunk) for chunk in chunks if labels[chunk[0]] == 0)
+
+
+def test_camera_aware_chunks_spread_over_the_identitys_cameras():
+    camids = [0, 0, 0, 0, 1, 2, 3, 3, 3, 3]
+    aware = _camera_sets(camids, camids=camids)
+    # Interleaved deals: one chunk with all three cameras, then one with the rest (camera 0).
+    assert set(aware) == {frozenset({0, 1, 2}), frozenset({0})}
+    assert aware[frozenset({0, 1, 2})] == aware[frozenset({0})]
+    plain = _camera_sets(camids)
+    assert set(plain) - {frozenset({0, 1, 2}), frozenset({0})}  # without camids, mixed chunks occur
+
+
+def test_camera_ids_must_match_the_labels():
+    with pytest.raises(ValueError, match="3 camera ids for 4 labels"):
+        IdentitySampler([0, 0, 1, 1], instances_per_id=2, ids_per_batch=2, seed=0, camids=[0, 1, 2])
