@@ -16,7 +16,12 @@ import attrs
 
 from reidkit.domain.errors import ReidkitError
 from reidkit.domain.types import RetrievalMetrics
-from reidkit.entrypoints.commands.common import add_profile_arguments, metrics_table, profile_from
+from reidkit.entrypoints.commands.common import (
+    add_profile_arguments,
+    metrics_table,
+    profile_from,
+    refuse_reuse_without_resume,
+)
 from reidkit.entrypoints.settings import Profile, load_profile
 
 
@@ -97,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if profile.method == "supervised":
         raise ReidkitError(f"profile '{profile.name}' is supervised: run it with `reidkit train`")
     run_dir = Path(args.work_dir or profile.runtime.work_dir or f"runs/{profile.name}")
+    refuse_reuse_without_resume(profile, run_dir)
     started = time.perf_counter()
     rows: list[tuple[str, RetrievalMetrics]] = []
     profile, start = with_starting_model(profile, run_dir)

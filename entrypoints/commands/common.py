@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
+from reidkit.domain.errors import ReidkitError
 from reidkit.domain.types import RetrievalMetrics
 from reidkit.entrypoints.settings import Profile, available_profiles, load_profile
 
@@ -27,6 +29,15 @@ def add_profile_arguments(parser: argparse.ArgumentParser, default: str | None) 
 
 def profile_from(args: argparse.Namespace) -> Profile:
     return load_profile(args.profile, args.overrides)
+
+
+def refuse_reuse_without_resume(profile: Profile, run_dir: Path) -> None:
+    """``runtime.resume = false`` promises a fresh run: a folder with checkpoints is refused."""
+    checkpoints = run_dir / "checkpoints"
+    if not profile.runtime.resume and checkpoints.is_dir() and any(checkpoints.iterdir()):
+        raise ReidkitError(
+            f"{checkpoints} already holds checkpoints and runtime.resume is false; choose another --work-dir"
+        )
 
 
 def metrics_table(rows: Sequence[tuple[str, RetrievalMetrics]]) -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from reidkit.domain.errors import ReidkitError
-from reidkit.entrypoints.commands.common import add_profile_arguments, profile_from
+from reidkit.entrypoints.commands.common import add_profile_arguments, profile_from, refuse_reuse_without_resume
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,11 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     profile = profile_from(args)
     app = build_app(profile, work_dir=args.work_dir)
-    checkpoints = app.run_dir / "checkpoints"
-    if not profile.runtime.resume and checkpoints.is_dir() and any(checkpoints.iterdir()):
-        raise ReidkitError(
-            f"{checkpoints} already holds checkpoints and runtime.resume is false; choose another --work-dir"
-        )
+    refuse_reuse_without_resume(profile, app.run_dir)
     with app:
         app.method.use_case().run()
     return 0

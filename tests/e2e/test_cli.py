@@ -287,3 +287,11 @@ def test_mmt_pretrains_two_students_and_resumes_exactly(tiny_data, tmp_path, mon
         assert main([*base, "--work-dir", str(split)]) == 130
     assert main([*base, "--work-dir", str(split)]) == 0
     assert json.loads((split / "metrics.json").read_text()) == json.loads((full / "metrics.json").read_text())
+
+
+def test_adapt_refuses_a_used_folder_when_resume_is_off(tmp_path, capsys):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "epoch_0001.pt").write_bytes(b"x")
+    code = main(["adapt", "--profile", "spcl_usl", "--work-dir", str(tmp_path), "--set", "runtime.resume=false"])
+    assert code == 2
+    assert "already holds checkpoints and runtime.resume is false" in capsys.readouterr().err
