@@ -207,6 +207,20 @@ def cluster_adapt_provider(
     )
 
 
+def pseudo_batches_provider(config: Any, records: Any, transform: Any) -> providers.Singleton:
+    """P x K batches over this epoch's pseudo labels, sized by the ``[train]`` settings."""
+    return providers.Singleton(
+        PseudoLabelledBatches,
+        records,
+        transform,
+        instances_per_id=config.train.instances_per_id,
+        ids_per_batch=config.train.ids_per_batch,
+        num_batches=config.train.iters_per_epoch,
+        seed=config.seed,
+        num_workers=config.input.num_workers,
+    )
+
+
 def memory_step_provider(base: Any, optimizer: Any, scheduler: Any, memory: Any) -> providers.Singleton:
     return providers.Singleton(
         MemoryContrastStep,
@@ -245,16 +259,7 @@ class AdaptBase(containers.DeclarativeContainer):
     encoder = encoder_provider(config, core, model)
     cluster_features = providers.Singleton(EncodedFeatures, encoder, providers.Callable(train_records, train_set))
 
-    target_batches = providers.Singleton(
-        PseudoLabelledBatches,
-        providers.Callable(train_records, train_set),
-        core.train_transform,
-        instances_per_id=config.train.instances_per_id,
-        ids_per_batch=config.train.ids_per_batch,
-        num_batches=config.train.iters_per_epoch,
-        seed=config.seed,
-        num_workers=config.input.num_workers,
-    )
+    target_batches = pseudo_batches_provider(config, providers.Callable(train_records, train_set), core.train_transform)
 
     scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(train_labels, train_set))
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
@@ -449,15 +454,8 @@ class MeanTeachContainer(AdaptBase):
         ),
     )
 
-    batches = providers.Singleton(
-        PseudoLabelledBatches,
-        records,
-        providers.Singleton(TwoViews, AdaptBase.core.train_transform),
-        instances_per_id=AdaptBase.config.train.instances_per_id,
-        ids_per_batch=AdaptBase.config.train.ids_per_batch,
-        num_batches=AdaptBase.config.train.iters_per_epoch,
-        seed=AdaptBase.config.seed,
-        num_workers=AdaptBase.config.input.num_workers,
+    batches = pseudo_batches_provider(
+        AdaptBase.config, records, providers.Singleton(TwoViews, AdaptBase.core.train_transform)
     )
 
     consumers = providers.List(
