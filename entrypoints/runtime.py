@@ -2,23 +2,24 @@
 
 It is a dependency-injector Resource: started by ``init_resources()`` inside ``main``, torn down by
 ``shutdown_resources()``, never at import time. Rank and world size come only from torchrun's
-environment variables.
+environment variables. ``timeout_s`` (``runtime.collective_timeout_s``) bounds the rendezvous and
+every collective: the longest any rank may wait for the others (see docs/doctor.md).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from contextlib import ExitStack
 from pathlib import Path
 
 import structlog
 import torch
-import torch.distributed as dist
 from attrs import frozen
 
 from reidkit.adapters.runtime.device import configure_threads, resolve_device
 from reidkit.adapters.runtime.logging import configure_logging
+from reidkit.adapters.runtime.process_group import Launch, backend_for, harden_nccl, process_group
 from reidkit.adapters.runtime.seeding import seed_everything
 
 
@@ -35,31 +36,26 @@ class ProcessRuntime:
 
 
 def process_runtime(
-    *, seed: int, threads: int, device: str, run_dir: str, timeout_s: float = 600.0
+    *, seed: int, threads: int, device: str, run_dir: str, timeout_s: float = 300.0
 ) -> Iterator[ProcessRuntime]:
-    rank = int(os.environ.get("RANK", "0"))
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    launch = Launch.from_environ(os.environ)
     folder = Path(run_dir)
-    log_file = configure_logging(folder / "log.jsonl", rank=rank)
-    configure_threads(threads)
-    resolved = resolve_device(device)
-    if resolved.type == "cuda" and world_size > 1:
-        resolved = torch.device("cuda", local_rank)
-        torch.cuda.set_device(resolved)
-    started_group = False
-    if world_size > 1 and not dist.is_initialized():
-        backend = "nccl" if resolved.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
-        started_group = True
-    seed_everything(seed)
-    structlog.get_logger("reidkit").info(
-        "runtime", device=str(resolved), rank=rank, world_size=world_size, run_dir=str(folder)
-    )
-    try:
-        yield ProcessRuntime(device=resolved, rank=rank, world_size=world_size, run_dir=folder)
-    finally:
-        if started_group:
-            dist.destroy_process_group()
+    with ExitStack() as stack:
+        log_file = configure_logging(folder / "log.jsonl", rank=launch.rank)
         if log_file is not None:
-            log_file.close()
+            stack.callback(log_file.close)
+        configure_threads(threads)
+        resolved = resolve_device(device)
+        if resolved.type == "cuda" and launch.distributed:
+            resolved = torch.device("cuda", launch.local_rank)
+            torch.cuda.set_device(resolved)
+        backend = backend_for(resolved)
+        if backend == "nccl" and launch.distributed:
+            harden_nccl(os.environ)
+        started = stack.enter_context(process_group(launch, backend, timeout_s=timeout_s, device=resolved))
+        seed_everything(seed)
+        structlog.get_logger("reidkit").info(
+            "runtime", device=str(resolved), rank=launch.rank, world_size=launch.world_size, run_dir=str(folder),
+            **({"backend": backend, "collective_timeout_s": timeout_s} if started else {}),
+        )  # fmt: skip
+        yield ProcessRuntime(device=resolved, rank=launch.rank, world_size=launch.world_size, run_dir=folder)

@@ -46,6 +46,9 @@ class SyntheticData:
     preset: Literal["tiny", "demo"] = "demo"
     seed: int = field(default=0, validator=v.ge(0))
     cache_dir: str = ""  # "" = $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic
+    # training images that cannot be decoded: fail = stop before training and list them; skip = train
+    # without them (listed in the run folder's unreadable_images_<domain>.tsv either way)
+    unreadable: Literal["fail", "skip"] = "fail"
 
 
 @frozen(kw_only=True)
@@ -54,6 +57,7 @@ class MarketFolders:
 
     kind: Literal["market"] = "market"
     roots: dict[str, str] = field(factory=dict)
+    unreadable: Literal["fail", "skip"] = "fail"  # as for the synthetic data
 
     @roots.validator
     def _check(self, attribute: Any, value: dict[str, str]) -> None:
@@ -147,6 +151,9 @@ class TrainSettings:
     iters_per_epoch: int = field(default=0, validator=v.ge(0))  # 0 = each image about once
     eval_every: int = field(default=0, validator=v.ge(0))  # 0 = after the last epoch only
     amp: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA, off on CPU
+    # autocast dtype when amp is on: auto = fp16 (with a grad scaler) on CUDA, bf16 on CPU;
+    # bf16 needs no scaler but an Ampere or newer GPU; fp16 is CUDA only
+    amp_dtype: Literal["auto", "bf16", "fp16"] = "auto"
     log_every: int = field(default=20, validator=v.ge(1))
 
 
@@ -166,6 +173,12 @@ class RuntimeSettings:
     threads: int = field(default=0, validator=v.ge(0))  # 0 = torch's default
     work_dir: str = ""  # "" = runs/<profile name>
     resume: bool = True
+    # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only;
+    # converted after DSBN); a single process keeps plain BatchNorm
+    sync_bn: bool = False
+    # the longest any rank waits for the others (rendezvous, every collective) before the job
+    # fails instead of hanging; see docs/doctor.md for why 300 s
+    collective_timeout_s: float = field(default=300.0, validator=[v.gt(0.0), v.le(86400.0)])
 
 
 # --- adaptation (every method but supervised) -------------------------------------------------

@@ -1,7 +1,11 @@
 """Mixed precision shared by every training step: autocast, the backward pass and the update.
 
-``amp`` autocasts to bfloat16 on CPU and to float16 on CUDA, where a GradScaler guards the
-float16 gradients against underflow (bfloat16 has float32's range and needs none).
+``amp`` is False (full precision), True (the device's default autocast dtype) or a dtype name:
+- ``"fp16"``: CUDA only, with a GradScaler that guards float16 gradients against underflow; the
+  default on CUDA because every CUDA GPU with tensor cores runs it;
+- ``"bf16"``: bfloat16 has float32's range, so no scaler; the default on CPU (it pays off only where
+  the CPU has bf16 instructions, which is why a profile's ``amp = "auto"`` leaves it off there) and
+  the better choice on Ampere or newer GPUs.
 """
 
 from __future__ import annotations
@@ -10,14 +14,35 @@ from contextlib import AbstractContextManager
 
 import torch
 
+from reidkit.domain.errors import ReidkitError
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_dtype(device: torch.device, amp: bool | str) -> torch.dtype | None:
+    """The dtype ``amp`` asks for on ``device``; None for full precision."""
+    if amp is False or amp == "off":
+        return None
+    if amp is True or amp in ("on", "auto"):
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be a bool, 'off', 'on', 'auto' or one of {sorted(AMP_DTYPES)}, got {amp!r}")
+    if amp == "fp16" and device.type != "cuda":
+        raise ReidkitError(f"amp dtype 'fp16' needs a CUDA device, this run is on {device.type}; use 'bf16' or amp off")
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        name = torch.cuda.get_device_name(device)
+        raise ReidkitError(f"amp dtype 'bf16' is not supported by {name} (needs Ampere or newer); use 'fp16'")
+    return AMP_DTYPES[amp]
+
 
 class Precision:
-    def __init__(self, device: torch.device, amp: bool) -> None:
-        self.device = device
-        self.amp = bool(amp)
-        on_cuda = device.type == "cuda"
-        self.dtype = torch.float16 if on_cuda else torch.bfloat16
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp and on_cuda else None
+    def __init__(self, device: torch.device, amp: bool | str) -> None:
+        self.device = torch.device(device)
+        dtype = autocast_dtype(self.device, amp)
+        self.amp = dtype is not None
+        self.dtype = dtype or torch.float32
+        on_cuda = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 and on_cuda else None
 
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype, enabled=self.amp)

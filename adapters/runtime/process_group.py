@@ -1,0 +1,152 @@
+"""Starting, hardening and closing the torch.distributed process group torchrun asks for.
+
+Three failure modes become one line each instead of a hang or a long traceback:
+- the rendezvous fails (a wrong MASTER_ADDR/PORT or WORLD_SIZE, a rank that never starts):
+  ``ProcessGroupError`` names the launch and what to check;
+- a peer dies or hangs during a collective: gloo raises after the group's timeout (at once when the
+  peer's socket closes); ``collective_failure_message`` turns that error into one line;
+- NCCL reports errors from a watchdog thread, not from the collective call: with asynchronous
+  error handling on (``TORCH_NCCL_ASYNC_ERROR_HANDLING=1``) the watchdog aborts the communicator and
+  ends the process after the timeout, so no rank waits forever; torchrun then stops the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from attrs import field, frozen, validators
+
+from reidkit.domain.errors import ReidkitError
+
+# Values reidkit sets for NCCL unless the user has set them: 1 = on a timeout or error, abort the
+# communicator (freeing peers blocked in NCCL kernels) and end the process. torch 2.x defaults to 3
+# (end the process without aborting). TORCH_NCCL_BLOCKING_WAIT stays unset: it makes wait() raise in
+# Python, at a cost on every collective; set it by hand when debugging.
+NCCL_DEFAULTS = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
+
+# gloo raises a bare RuntimeError whose text starts with the C++ source location.
+_GLOO_FAILURE = re.compile(r"gloo/transport|Connection (reset|closed) by peer|Timed out waiting \d+ms")
+_SOURCE_LOCATION = re.compile(r"^\[[^\]]*\.(cc|cpp|hpp|h):\d+\]\s*")
+
+
+class ProcessGroupError(ReidkitError):
+    """The process group could not start (rendezvous, world size, backend)."""
+
+
+@frozen(kw_only=True)
+class Launch:
+    """Where this process sits in the job, as torchrun's environment variables say."""
+
+    rank: int = field(validator=validators.ge(0))
+    world_size: int = field(validator=validators.ge(1))
+    local_rank: int = field(default=0, validator=validators.ge(0))
+    master_addr: str = ""
+    master_port: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.rank >= self.world_size:
+            raise ProcessGroupError(f"RANK={self.rank} is not below WORLD_SIZE={self.world_size}")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def endpoint(self) -> str:
+        return f"MASTER_ADDR={self.master_addr or '(unset)'} MASTER_PORT={self.master_port or '(unset)'}"
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Launch:
+        """Reads RANK, WORLD_SIZE, LOCAL_RANK (absent: a single process) and the master endpoint."""
+
+        def number(name: str, default: int) -> int:
+            text = env.get(name, "").strip()
+            if not text:
+                return default
+            try:
+                value = int(text)
+            except ValueError:
+                raise ProcessGroupError(f"{name}={text!r} is not an integer (set by torchrun)") from None
+            if value < 0:
+                raise ProcessGroupError(f"{name}={value} must be >= 0")
+            return value
+
+        world_size = number("WORLD_SIZE", 1)
+        if world_size < 1:
+            raise ProcessGroupError("WORLD_SIZE=0: a job needs at least one process")
+        return cls(
+            rank=number("RANK", 0),
+            world_size=world_size,
+            local_rank=number("LOCAL_RANK", 0),
+            master_addr=env.get("MASTER_ADDR", ""),
+            master_port=env.get("MASTER_PORT", ""),
+        )
+
+
+def backend_for(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def harden_nccl(env: MutableMapping[str, str]) -> dict[str, str]:
+    """Sets ``NCCL_DEFAULTS`` in ``env`` where unset (before the group starts); returns what it set."""
+    added = {name: value for name, value in NCCL_DEFAULTS.items() if name not in env}
+    env.update(added)
+    return added
+
+
+@contextmanager
+def process_group(launch: Launch, backend: str, *, timeout_s: float, device: torch.device | None = None) -> Iterator[bool]:
+    """Starts the group when the launch is distributed and none is running; yields whether it did,
+    and destroys what it started on the way out (also after an error, so no rank keeps a socket
+    its peers wait on)."""
+    if not timeout_s > 0:
+        raise ValueError(f"collective timeout must be > 0 seconds, got {timeout_s!r}")
+    if not launch.distributed or dist.is_initialized():
+        yield False
+        return
+    if not dist.is_available() or not dist.is_backend_available(backend):
+        raise ProcessGroupError(f"torch.distributed backend {backend!r} is not available in this torch build")
+    options = {"device_id": device} if backend == "nccl" and device is not None else {}
+    try:
+        dist.init_process_group(
+            backend, rank=launch.rank, world_size=launch.world_size, timeout=timedelta(seconds=timeout_s), **options
+        )
+    except (ValueError, RuntimeError) as err:  # DistStoreError/DistNetworkError are RuntimeErrors
+        raise ProcessGroupError(
+            f"could not start the {backend} process group as rank {launch.rank} of {launch.world_size} "
+            f"({launch.endpoint}): {first_line(err)}; check that every rank has the same MASTER_ADDR, "
+            f"MASTER_PORT and WORLD_SIZE, that the master is reachable, and that all ranks started "
+            f"within runtime.collective_timeout_s ({timeout_s:g} s)"
+        ) from err
+    try:
+        yield True
+    finally:
+        dist.destroy_process_group()
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's text without gloo's C++ source location."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return _SOURCE_LOCATION.sub("", text).rstrip(". ")
+
+
+def collective_failure_message(err: BaseException, *, rank: int, world_size: int) -> str | None:
+    """One line for a collective that failed because a peer died or hung; None for other errors."""
+    is_dist_error = isinstance(err, dist.DistError) and not isinstance(err, dist.DistStoreError)
+    if not (is_dist_error or (isinstance(err, RuntimeError) and _GLOO_FAILURE.search(str(err)))):
+        return None
+    what = first_line(err)
+    cause = (
+        "a peer stayed silent longer than runtime.collective_timeout_s (hung, or killed without closing its socket)"
+        if "timed out" in what.lower() or "timeout" in what.lower()
+        else "a peer's connection dropped (it died or exited early)"
+    )
+    return (
+        f"rank {rank} of {world_size}: a collective failed: {what}; {cause}; the first failing rank's log "
+        "names the cause; rerun the same command to resume from the latest checkpoint"
+    )
