@@ -44,21 +44,15 @@ from reidkit.entrypoints.wiring import (
     device_of,
     encoder_provider,
     evaluations,
-    globally_updated,
-    labels_from_rank_zero,
     observer_provider,
     optimizer_selector,
-    optional_training_split,
-    rank_of,
-    replicated,
+    pick_domain,
     schedule_provider,
     scheduler_selector,
     stateful_only,
     train_labels,
     train_records,
-    training_split,
     triplet_or_none,
-    world_size_of,
 )
 
 # --- glue ---------------------------------------------------------------------------------------
@@ -112,6 +106,10 @@ def stream_seed(seed: int, stream: str) -> int:
     return derive_seed(seed, stream) % 2**31
 
 
+def optional_domain(domains: Any, name: str) -> ReidDataset | None:
+    return pick_domain(domains, name) if name else None
+
+
 def source_records(dataset: ReidDataset | None) -> tuple:
     return dataset.train if dataset is not None else ()
 
@@ -122,7 +120,7 @@ def joint_or_target(source: LoaderBatchSource | None, target: PseudoLabelledBatc
 
 def source_batches(
     dataset: ReidDataset | None, transform: Any, *, instances_per_id: int, ids_per_batch: int, num_batches: int,
-    seed: int, num_workers: int, rank: int = 0, world_size: int = 1,
+    seed: int, num_workers: int,
 ) -> LoaderBatchSource | None:
     if dataset is None:
         return None
@@ -133,16 +131,9 @@ def source_batches(
         seed=seed,
         num_batches=num_batches,
         camids=[r.camid for r in dataset.train],
-        rank=rank,
-        world_size=world_size,
     )
     return LoaderBatchSource(
-        ImageDataset(dataset.train, transform),
-        sampler,
-        sampler.batch_size,
-        seed=seed,
-        num_workers=num_workers,
-        rank=rank,
+        ImageDataset(dataset.train, transform), sampler, sampler.batch_size, seed=seed, num_workers=num_workers
     )
 
 
@@ -210,15 +201,14 @@ def cluster_adapt_provider(
             evaluations=evaluations if evaluations is not None else base.evaluations,
         ),
         features=features,
-        labeler=providers.Callable(labels_from_rank_zero, base.core.pseudo_labeler, base.core.processes),
+        labeler=base.core.pseudo_labeler,
         consumers=consumers,
         scorer=base.scorer,
     )
 
 
-def pseudo_batches_provider(config: Any, core: Any, records: Any, transform: Any) -> providers.Singleton:
-    """P x K batches over this epoch's pseudo labels, sized by the ``[train]`` settings (each rank
-    its share of every step's identities under torchrun)."""
+def pseudo_batches_provider(config: Any, records: Any, transform: Any) -> providers.Singleton:
+    """P x K batches over this epoch's pseudo labels, sized by the ``[train]`` settings."""
     return providers.Singleton(
         PseudoLabelledBatches,
         records,
@@ -228,23 +218,19 @@ def pseudo_batches_provider(config: Any, core: Any, records: Any, transform: Any
         num_batches=config.train.iters_per_epoch,
         seed=config.seed,
         num_workers=config.input.num_workers,
-        rank=providers.Callable(rank_of, core.processes),
-        world_size=providers.Callable(world_size_of, core.processes),
     )
 
 
 def memory_step_provider(base: Any, optimizer: Any, scheduler: Any, memory: Any) -> providers.Singleton:
-    """The memory as the step sees it: updated with the global batch under torchrun."""
     return providers.Singleton(
         MemoryContrastStep,
         base.model,
         optimizer,
-        providers.Callable(globally_updated, memory, base.core.processes),
+        memory,
         scheduler=scheduler,
         device=base.device,
         amp=base.amp,
         seed=base.config.seed,
-        replicas=base.core.replicas,
     )
 
 
@@ -257,33 +243,23 @@ class AdaptBase(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
     core = providers.DependenciesContainer()
 
-    train_set = providers.Singleton(
-        training_split, core.domains, config.train.domain, config.data.unreadable, config.runtime.work_dir
-    )
-    source_set = providers.Singleton(
-        optional_training_split, core.domains, config.adapt.source_domain, config.data.unreadable, config.runtime.work_dir
-    )
+    train_set = providers.Singleton(pick_domain, core.domains, config.train.domain)
+    source_set = providers.Singleton(optional_domain, core.domains, config.adapt.source_domain)
 
-    model = replicated(
-        config,
-        core,
-        providers.Singleton(
-            adapt_model,
-            config.model.backbone,
-            head=providers.Callable(uses_head, config.loss.ce_weight),
-            **architecture(config),
-            start_from=config.adapt.start_from,
-            source_model=config.adapt.source_model,
-            dsbn=config.model.dsbn,
-        ),
+    model = providers.Singleton(
+        adapt_model,
+        config.model.backbone,
+        head=providers.Callable(uses_head, config.loss.ce_weight),
+        **architecture(config),
+        start_from=config.adapt.start_from,
+        source_model=config.adapt.source_model,
+        dsbn=config.model.dsbn,
     )
 
     encoder = encoder_provider(config, core, model)
     cluster_features = providers.Singleton(EncodedFeatures, encoder, providers.Callable(train_records, train_set))
 
-    target_batches = pseudo_batches_provider(
-        config, core, providers.Callable(train_records, train_set), core.train_transform
-    )
+    target_batches = pseudo_batches_provider(config, providers.Callable(train_records, train_set), core.train_transform)
 
     scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(train_labels, train_set))
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
@@ -320,7 +296,6 @@ class ClusterBaselineContainer(AdaptBase):
         device=AdaptBase.device,
         amp=AdaptBase.amp,
         seed=AdaptBase.config.seed,
-        replicas=AdaptBase.core.replicas,
     )
 
     consumers = providers.Callable(
@@ -380,8 +355,6 @@ class SpclContainer(AdaptBase):
             num_batches=AdaptBase.config.train.iters_per_epoch,
             seed=providers.Callable(stream_seed, AdaptBase.config.seed, "source-batches"),
             num_workers=AdaptBase.config.input.num_workers,
-            rank=providers.Callable(rank_of, AdaptBase.core.processes),
-            world_size=providers.Callable(world_size_of, AdaptBase.core.processes),
         ),
         AdaptBase.target_batches,
     )
@@ -438,20 +411,16 @@ class MeanTeachContainer(AdaptBase):
     mean of both teachers' features; four heads reset from the centroids each epoch; evaluation
     with the first mean teacher."""
 
-    student_2 = replicated(
-        AdaptBase.config,
-        AdaptBase.core,
-        providers.Singleton(
-            peer_model,
-            AdaptBase.config.model.backbone,
-            peer_start=AdaptBase.config.mean_teach.peer_start,
-            peer_source_model=AdaptBase.config.mean_teach.peer_source_model,
-            source_model=AdaptBase.config.adapt.source_model,
-            head=True,
-            **architecture(AdaptBase.config),
-            start_from=AdaptBase.config.adapt.start_from,
-            dsbn=AdaptBase.config.model.dsbn,
-        ),
+    student_2 = providers.Singleton(
+        peer_model,
+        AdaptBase.config.model.backbone,
+        peer_start=AdaptBase.config.mean_teach.peer_start,
+        peer_source_model=AdaptBase.config.mean_teach.peer_source_model,
+        source_model=AdaptBase.config.adapt.source_model,
+        head=True,
+        **architecture(AdaptBase.config),
+        start_from=AdaptBase.config.adapt.start_from,
+        dsbn=AdaptBase.config.model.dsbn,
     )
     teacher_1 = providers.Singleton(mean_teacher_of, AdaptBase.model)
     teacher_2 = providers.Singleton(mean_teacher_of, student_2)
@@ -472,7 +441,6 @@ class MeanTeachContainer(AdaptBase):
         device=AdaptBase.device,
         amp=AdaptBase.amp,
         seed=AdaptBase.config.seed,
-        replicas=AdaptBase.core.replicas,
     )
 
     teacher_encoder_1 = encoder_provider(AdaptBase.config, AdaptBase.core, teacher_1)
@@ -487,7 +455,7 @@ class MeanTeachContainer(AdaptBase):
     )
 
     batches = pseudo_batches_provider(
-        AdaptBase.config, AdaptBase.core, records, providers.Singleton(TwoViews, AdaptBase.core.train_transform)
+        AdaptBase.config, records, providers.Singleton(TwoViews, AdaptBase.core.train_transform)
     )
 
     consumers = providers.List(

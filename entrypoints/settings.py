@@ -46,9 +46,6 @@ class SyntheticData:
     preset: Literal["tiny", "demo"] = "demo"
     seed: int = field(default=0, validator=v.ge(0))
     cache_dir: str = ""  # "" = $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic
-    # training images that cannot be decoded: fail = stop before training and list them; skip = train
-    # without them (listed in the run folder's unreadable_images_<domain>.tsv either way)
-    unreadable: Literal["fail", "skip"] = "fail"
 
 
 @frozen(kw_only=True)
@@ -57,7 +54,6 @@ class MarketFolders:
 
     kind: Literal["market"] = "market"
     roots: dict[str, str] = field(factory=dict)
-    unreadable: Literal["fail", "skip"] = "fail"  # as for the synthetic data
 
     @roots.validator
     def _check(self, attribute: Any, value: dict[str, str]) -> None:
@@ -173,9 +169,6 @@ class RuntimeSettings:
     threads: int = field(default=0, validator=v.ge(0))  # 0 = torch's default
     work_dir: str = ""  # "" = runs/<profile name>
     resume: bool = True
-    # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only;
-    # converted after DSBN); a single process keeps plain BatchNorm
-    sync_bn: bool = False
     # the longest any rank waits for the others (rendezvous, every collective) before the job
     # fails instead of hanging; see docs/doctor.md for why 300 s
     collective_timeout_s: float = field(default=300.0, validator=[v.gt(0.0), v.le(86400.0)])
