@@ -32,6 +32,7 @@ NCCL_DEFAULTS = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
 # gloo raises a bare RuntimeError whose text starts with the C++ source location.
 _GLOO_FAILURE = re.compile(r"gloo/transport|Connection (reset|closed) by peer|Timed out waiting \d+ms")
 _SOURCE_LOCATION = re.compile(r"^\[[^\]]*\.(cc|cpp|hpp|h):\d+\]\s*")
+_ADVICE = re.compile(r"This is typically|Check the logs|GLHF")
 
 
 class ProcessGroupError(ReidkitError):
@@ -130,12 +131,13 @@ def process_group(launch: Launch, backend: str, *, timeout_s: float, device: tor
 
 
 def first_line(err: BaseException) -> str:
-    """The first line of an error's text without gloo's C++ source location."""
+    """The first sentence of an error's text, without gloo's C++ source location or its advice."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return _SOURCE_LOCATION.sub("", text).rstrip(". ")
+    sentences = re.split(r"(?<=\.)\s+", _SOURCE_LOCATION.sub("", text))
+    return " ".join(s for s in sentences if not _ADVICE.match(s)).rstrip(". ")
 
 
-def collective_failure_message(err: BaseException, *, rank: int, world_size: int) -> str | None:
+def collective_failure_message(err: BaseException, *, rank: int | str, world_size: int | str) -> str | None:
     """One line for a collective that failed because a peer died or hung; None for other errors."""
     is_dist_error = isinstance(err, dist.DistError) and not isinstance(err, dist.DistStoreError)
     if not (is_dist_error or (isinstance(err, RuntimeError) and _GLOO_FAILURE.search(str(err)))):
@@ -146,7 +148,4 @@ def collective_failure_message(err: BaseException, *, rank: int, world_size: int
         if "timed out" in what.lower() or "timeout" in what.lower()
         else "a peer's connection dropped (it died or exited early)"
     )
-    return (
-        f"rank {rank} of {world_size}: a collective failed: {what}; {cause}; the first failing rank's log "
-        "names the cause; rerun the same command to resume from the latest checkpoint"
-    )
+    return f"rank {rank} of {world_size}: a collective failed: {what}; {cause}; the first failing rank's log names the cause"
