@@ -23,6 +23,8 @@ class LoaderBatchSource:
     ``num_workers=0`` the transforms run in this process and draw from torch's *global* RNG, so
     starting to iterate epoch e's loader reseeds that global RNG from (seed, e); whatever else
     draws from it in this process during the epoch (dropout, say) is then reproducible too.
+    Under data parallelism ``rank`` gives each rank its own augmentation stream (rank 0's is the
+    single-process one).
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class LoaderBatchSource:
         seed: int,
         num_workers: int = 0,
         pin_memory: bool = False,
+        rank: int = 0,
     ) -> None:
         if batch_size != sampler.batch_size:
             raise ValueError(
@@ -47,6 +50,7 @@ class LoaderBatchSource:
         self.seed = int(seed)
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.rank = int(rank)
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
@@ -56,7 +60,7 @@ class LoaderBatchSource:
         return _EpochLoader(
             self.dataset,
             epoch=epoch,
-            epoch_seed=derive_seed(self.seed, epoch),
+            epoch_seed=derive_seed(self.seed, epoch, self.rank),
             batch_size=self.batch_size,
             sampler=self.sampler,
             num_workers=self.num_workers,
@@ -88,9 +92,11 @@ class _EpochLoader(DataLoader):
         return super().__iter__()
 
 
-def derive_seed(seed: int, epoch: int) -> int:
-    """A 63-bit seed for (seed, epoch); SeedSequence mixes them so nearby pairs do not collide."""
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint64)[0] >> 1)
+def derive_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A 63-bit seed for (seed, epoch[, rank]); SeedSequence mixes them so nearby pairs do not
+    collide. Rank 0 keeps the single-process (seed, epoch) entropy."""
+    entropy = [int(seed), int(epoch)] + ([int(rank)] if rank else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
 
 def seed_worker(worker_id: int) -> None:

@@ -22,7 +22,8 @@ class PseudoLabelledBatches:
     also a ``LabelConsumer`` (``reset`` rebuilds the dataset labels and the sampler). Outliers (-1)
     are never sampled; an epoch is exactly ``num_batches`` batches whatever the cluster count; a
     cluster's K images are drawn across its cameras (camera-aware, as the peers' sampler).
-    Every item carries ``domain`` (for domain-specific BN)."""
+    Every item carries ``domain`` (for domain-specific BN). Under data parallelism each rank gets
+    its share of every step's identities (see ``IdentitySampler``)."""
 
     def __init__(
         self,
@@ -35,6 +36,8 @@ class PseudoLabelledBatches:
         seed: int,
         num_workers: int = 0,
         domain: int = TARGET_DOMAIN,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if num_batches < 1:
             raise ValueError(f"num_batches must be >= 1 (iterations per epoch), got {num_batches}")
@@ -48,16 +51,18 @@ class PseudoLabelledBatches:
         self.seed = seed
         self.num_workers = num_workers
         self.domain = domain
+        self.rank, self.world_size = rank, world_size
         self._source: LoaderBatchSource | None = None
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
         if len(labels) != len(self.records):
             raise ValueError(f"{len(labels)} pseudo labels for {len(self.records)} training records")
         usable = labels.num_clusters
-        if usable < self.ids_per_batch:
+        if usable < self.ids_per_batch * self.world_size:
+            ranks = f" x {self.world_size} ranks" if self.world_size > 1 else ""
             raise PseudoLabelError(
-                f"the pseudo labels have {usable} clusters ({labels.num_outliers} outliers) but a batch needs "
-                f"train.ids_per_batch={self.ids_per_batch}: lower it, or retune the labeler (e.g. pseudo_labeler.eps)"
+                f"the pseudo labels have {usable} clusters ({labels.num_outliers} outliers) but a step needs "
+                f"train.ids_per_batch={self.ids_per_batch}{ranks}: lower it, or retune the labeler (e.g. pseudo_labeler.eps)"
             )
         dataset = ImageDataset(self.records, self.transform, labels=labels.labels.tolist())
         sampler = IdentitySampler(
@@ -67,9 +72,11 @@ class PseudoLabelledBatches:
             seed=self.seed,
             num_batches=self.num_batches,
             camids=[r.camid for r in self.records],
+            rank=self.rank,
+            world_size=self.world_size,
         )
         self._source = LoaderBatchSource(
-            dataset, sampler, sampler.batch_size, seed=self.seed, num_workers=self.num_workers
+            dataset, sampler, sampler.batch_size, seed=self.seed, num_workers=self.num_workers, rank=self.rank
         )
 
     def __len__(self) -> int:

@@ -23,6 +23,11 @@ class IdentitySampler(Sampler[int]):
     an identity's images are interleaved camera by camera before chunking, so each chunk holds as
     many different cameras as the identity has. Pseudo-label clusters are camera-biased; drawing
     their positives across cameras is what makes training on them learn cross-camera identity.
+
+    Under data parallelism (``world_size`` > 1) every rank draws the same global step of
+    ``world_size`` x P identities from the same generator and keeps its own P of them: the ranks'
+    batches are disjoint, their union is what one process with ``world_size`` x P identities per
+    batch would draw, and the default epoch shows each image about once across all the ranks.
     """
 
     def __init__(
@@ -34,7 +39,11 @@ class IdentitySampler(Sampler[int]):
         seed: int,
         num_batches: int | None = None,
         camids: Sequence[int] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
         if instances_per_id < 1:
             raise ValueError(f"instances_per_id must be >= 1, got {instances_per_id}")
         if ids_per_batch < 1:
@@ -45,16 +54,19 @@ class IdentitySampler(Sampler[int]):
         if camids is not None and len(camids) != len(labels):
             raise ValueError(f"{len(camids)} camera ids for {len(labels)} labels")
         self._camids = None if camids is None else np.asarray(camids, dtype=np.int64)
-        if len(self._groups) < ids_per_batch:
+        if len(self._groups) < ids_per_batch * world_size:
+            ranks = f" x {world_size} ranks" if world_size > 1 else ""
             raise ValueError(
-                f"ids_per_batch={ids_per_batch} but only {len(self._groups)} identities have labels >= 0"
+                f"ids_per_batch={ids_per_batch}{ranks} but only {len(self._groups)} identities have labels >= 0"
             )
         self.instances_per_id = instances_per_id
         self.ids_per_batch = ids_per_batch
         self.seed = int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
         # Torchreid's epoch size: each identity contributes max(n, K) // K chunks of K.
         chunks = sum(max(len(group), instances_per_id) // instances_per_id for group in self._groups)
-        self.num_batches = num_batches if num_batches is not None else max(1, chunks // ids_per_batch)
+        global_ids = ids_per_batch * world_size
+        self.num_batches = num_batches if num_batches is not None else max(1, chunks // global_ids)
         self._epoch = 0
 
     @property
@@ -79,9 +91,12 @@ class IdentitySampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self._epoch])
-        return iter(
-            _epoch_order(rng, self._groups, self.ids_per_batch, self.instances_per_id, self.num_batches, self._camids)
-        )
+        global_ids = self.ids_per_batch * self.world_size
+        order = _epoch_order(rng, self._groups, global_ids, self.instances_per_id, self.num_batches, self._camids)
+        if self.world_size == 1:
+            return iter(order)
+        steps = np.asarray(order, dtype=np.int64).reshape(self.num_batches, self.world_size, self.batch_size)
+        return iter(steps[:, self.rank].reshape(-1).tolist())
 
 
 def _group_by_label(labels: Sequence[int]) -> tuple[np.ndarray, ...]:

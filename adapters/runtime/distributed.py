@@ -1,18 +1,21 @@
-"""Process-group helpers: only the main process writes run files; every rank reads them.
+"""Rank-0 decorators: only the main process writes run files (every rank reads them), and only
+it clusters (every rank trains on its labels).
 
 Under torchrun each rank runs the same use-case; without these decorators every rank would write
-(and prune) the same checkpoint and log files.
+(and prune) the same checkpoint and log files, and cluster the same features for nothing.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from typing import Any
 
 import torch.distributed as dist
 
-from reidkit.domain.ports import Checkpointer
-from reidkit.domain.types import PseudoLabels, RetrievalMetrics, StepReport, TrainingProgress
+from reidkit.adapters.runtime.collectives import ProcessGroup
+from reidkit.domain.ports import Checkpointer, PseudoLabeler
+from reidkit.domain.types import FeatureMatrix, PseudoLabels, RetrievalMetrics, StepReport, TrainingProgress
 
 
 def process_rank() -> int:
@@ -68,3 +71,34 @@ class MainProcessObserver:
     def on_run_end(self, progress: TrainingProgress) -> None:
         if self._main():
             self._inner.on_run_end(progress)
+
+
+class RankZeroLabeler:
+    """A ``PseudoLabeler`` that clusters on rank 0 and broadcasts the labels, so every rank builds
+    its sampler, memory and head from the same labels. Every rank holds the same (all-gathered)
+    features, so the other ranks lose nothing by waiting. A failure on rank 0 (too few clusters,
+    say) is broadcast too and raised on every rank, rather than leaving them waiting for labels."""
+
+    def __init__(self, inner: PseudoLabeler, group: ProcessGroup) -> None:
+        self.inner = inner
+        self.group = group
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        labels, error = None, None
+        if self.group.is_main:
+            try:
+                labels = self.inner.assign(features)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
+                error = _picklable(exc)
+        labels, error = self.group.broadcast_object((labels, error))
+        if error is not None:
+            raise error
+        return labels
+
+
+def _picklable(error: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 - any unpicklable error becomes its one-line message
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error

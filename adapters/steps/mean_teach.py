@@ -19,6 +19,7 @@ from reidkit.adapters.losses.mutual import soft_cross_entropy, soft_softmax_trip
 from reidkit.adapters.losses.triplet import batch_hard_triplet
 from reidkit.adapters.models.dsbn import domains
 from reidkit.adapters.models.mean_teacher import ramped_momentum, update_momentum
+from reidkit.adapters.runtime.replication import LocalReplica, Replicas
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.adapters.steps.precision import Precision
 from reidkit.adapters.steps.supervised import EpochSchedule
@@ -28,7 +29,9 @@ from reidkit.domain.types import StepReport
 class MeanTeachStep:
     """Implements ``TrainingStep[dict]``: ``batch["image"]`` is (B, 2, C, H, W), one view per
     student (see ``TwoViews``). Checkpoints both students, both teachers, the optimiser, the
-    schedule and the step count (the EMA ramp depends on it)."""
+    schedule and the step count (the EMA ramp depends on it). ``replicas`` wraps each student
+    (DDP under torchrun); the teachers, never trained, get rank 0's BN statistics after each step
+    like the students, so every rank extracts features with the same teachers."""
 
     def __init__(
         self,
@@ -44,6 +47,7 @@ class MeanTeachStep:
         device: str | torch.device = "cpu",
         amp: bool = False,
         seed: int = 0,
+        replicas: Replicas | None = None,
     ) -> None:
         if len(students) != 2 or len(teachers) != 2:
             raise ValueError(f"MMT needs 2 students and 2 teachers, got {len(students)} and {len(teachers)}")
@@ -66,8 +70,18 @@ class MeanTeachStep:
         self.precision = Precision(self.device, amp)
         self.seed = seed
         self.global_step = 0
+        self.replicas = replicas if replicas is not None else LocalReplica()
+        self._forwards: list[nn.Module] | None = None
+
+    @property
+    def forwards(self) -> list[nn.Module]:
+        """The students as the forward pass calls them, wrapped afresh each epoch (heads resize)."""
+        if self._forwards is None:
+            self._forwards = [self.replicas.wrap(student) for student in self.students]
+        return self._forwards
 
     def begin_epoch(self, epoch: int) -> None:
+        self._forwards = None
         for model in (*self.students, *self.teachers):
             model.train()  # teachers too: their BN statistics follow their own forward passes (MMT)
         if self.scheduler is not None:
@@ -82,7 +96,7 @@ class MeanTeachStep:
             for model in (*self.students, *self.teachers):  # each DSBN model has its own router
                 stack.enter_context(domains(model, batch.get("domain")))
             stack.enter_context(self.precision.autocast())
-            students = [student(view) for student, view in zip(self.students, views)]
+            students = [student(view) for student, view in zip(self.forwards, views)]
             with torch.no_grad():
                 teachers = [teacher(view) for teacher, view in zip(self.teachers, views)]
         losses = self.losses(students, teachers, labels)
@@ -91,6 +105,7 @@ class MeanTeachStep:
         for student, teacher in zip(self.students, self.teachers):
             update_momentum(student, teacher, momentum)
         self.global_step += 1
+        self.replicas.sync_buffers([*self.students, *self.teachers])
         return StepReport(
             losses={name: value.detach() for name, value in losses.items()},
             batch_size=int(labels.shape[0]),

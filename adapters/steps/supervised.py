@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from reidkit.adapters.models.dsbn import domains
+from reidkit.adapters.runtime.replication import LocalReplica, Replicas
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.adapters.steps.precision import Precision, load_step_state, step_state
 from reidkit.domain.types import StepReport
@@ -28,7 +29,9 @@ class SupervisedStep:
 
     The model must return an object with ``features`` (for the triplet loss) and ``logits`` (for
     cross-entropy) in train mode, as ReidNet does. ``amp``: see :class:`Precision`. A batch's
-    ``domain`` ids route its samples through their domain's BN in a DSBN model.
+    ``domain`` ids route its samples through their domain's BN in a DSBN model. ``replicas``
+    keeps the model in step with its copies on the other ranks (DDP under torchrun); ``model``
+    stays the unwrapped module, the one checkpoints save.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class SupervisedStep:
         device: str | torch.device = "cpu",
         amp: bool = False,
         seed: int = 0,
+        replicas: Replicas | None = None,
     ) -> None:
         if cross_entropy is None and triplet is None:
             raise ValueError("SupervisedStep needs at least one loss: cross_entropy or triplet")
@@ -60,6 +64,8 @@ class SupervisedStep:
         self.triplet, self.triplet_weight = triplet, float(triplet_weight)
         self.precision = Precision(self.device, amp)
         self.seed = seed
+        self.replicas = replicas if replicas is not None else LocalReplica()
+        self._forward: nn.Module | None = None
 
     @property
     def amp(self) -> bool:
@@ -69,7 +75,15 @@ class SupervisedStep:
     def scaler(self) -> torch.amp.GradScaler | None:
         return self.precision.scaler
 
+    @property
+    def forward(self) -> nn.Module:
+        """The model as the forward pass calls it, wrapped afresh each epoch (heads resize)."""
+        if self._forward is None:
+            self._forward = self.replicas.wrap(self.model)
+        return self._forward
+
     def begin_epoch(self, epoch: int) -> None:
+        self._forward = None
         self.model.train()
         if self.scheduler is not None:
             self.scheduler.set_epoch(epoch)
@@ -81,9 +95,10 @@ class SupervisedStep:
         images = batch["image"].to(self.device, non_blocking=True)
         labels = batch["label"].to(self.device, non_blocking=True)
         with domains(self.model, batch.get("domain")), self.precision.autocast():
-            output = self.model(images)
+            output = self.forward(images)
         losses = self._losses(output, labels)
         self.precision.backward_and_step(losses["total"], self.optimizer)
+        self.replicas.sync_buffers([self.model])
         return StepReport(
             losses={name: value.detach() for name, value in losses.items()},
             batch_size=int(labels.shape[0]),

@@ -1,0 +1,174 @@
+"""Code that runs inside each rank of a 2-process gloo group spawned by the tests.
+
+Spawned processes import this module by name, so it holds no test functions; each scenario saves
+what its rank saw under ``out`` for the test process to compare.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from reidkit.adapters.encoders.sharded import ShardedEncoder
+from reidkit.adapters.memory.cluster_memory import ClusterMemory
+from reidkit.adapters.memory.global_update import GlobalMemoryUpdate
+from reidkit.adapters.memory.hybrid_memory import HybridMemory
+from reidkit.adapters.models.backbone import ReidNet
+from reidkit.adapters.models.pooling import GlobalAveragePooling
+from reidkit.adapters.runtime.collectives import ProcessGroup
+from reidkit.adapters.runtime.distributed import RankZeroLabeler
+from reidkit.adapters.runtime.replication import DistributedReplicas, Replicas
+from reidkit.adapters.steps.memory_contrast import MemoryContrastStep
+from reidkit.adapters.steps.supervised import SupervisedStep
+from reidkit.domain.errors import PseudoLabelError
+from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
+
+WORLD = 2
+DIM = 8
+
+
+def spawn(worker: Callable[..., None], *args: object, world: int = WORLD) -> None:
+    """Runs ``worker(rank, world, *args)`` in ``world`` fresh processes (rendezvous on a free
+    loopback port, as torchrun's env:// would) and fails if any of them fails."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_enter, args=(world, port, worker, args), nprocs=world, join=True)
+
+
+def _enter(rank: int, world: int, port: int, worker: Callable[..., None], args: tuple) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
+    torch.set_num_threads(1)  # two ranks share the test machine's cores
+    worker(rank, world, *args)
+
+
+# --- sharded extraction, rank-0 labels, global memory updates, DDP steps ------------------------
+
+
+class IndexEncoder:
+    """Row i of record ``r{i}.jpg`` is a function of i alone; remembers what it was asked for."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, records: Sequence[ImageRecord]) -> FeatureMatrix:
+        self.seen.extend(r.path for r in records)
+        index = np.array([float(Path(r.path).stem[1:]) for r in records], dtype=np.float32)
+        return FeatureMatrix(np.stack([index, index**2, np.sin(index), np.full_like(index, 1.0)], axis=1))
+
+
+class RankLabeler:
+    """Labels that differ by rank, or a failure on rank 0: what the decorator must hide."""
+
+    def __init__(self, rank: int, fail: bool = False) -> None:
+        self.rank, self.fail = rank, fail
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        if self.fail:
+            raise PseudoLabelError("rank 0 found 1 cluster")
+        return PseudoLabels(np.arange(len(features)) % (2 + self.rank))
+
+
+def records(count: int) -> tuple[ImageRecord, ...]:
+    return tuple(ImageRecord(f"r{i}.jpg", i % 3, i % 2) for i in range(count))
+
+
+def global_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """12 features and, for each, a cluster id and a hybrid-memory row, repeats within and across
+    the ranks' halves (rank r gets rows 6r..6r+5)."""
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.nn.functional.normalize(torch.randn(12, DIM, generator=generator), dim=1)
+    clusters = torch.tensor([0, 1, 1, 2, 0, 3, 1, 2, 2, 0, 3, 3])
+    rows = torch.tensor([0, 5, 5, 2, 7, 1, 5, 2, 9, 0, 3, 4])
+    return features, clusters, rows
+
+
+def fresh_memories() -> tuple[ClusterMemory, HybridMemory]:
+    rng = np.random.default_rng(1)
+    cluster = ClusterMemory(DIM, momentum=0.3)
+    cluster.reset(FeatureMatrix(rng.normal(size=(16, DIM))), PseudoLabels(np.arange(16) % 4))
+    hybrid = HybridMemory(DIM, momentum=0.3)
+    hybrid.initialize(FeatureMatrix(rng.normal(size=(10, DIM))))
+    return cluster, hybrid
+
+
+def collectives(rank: int, world: int, out: Path) -> None:
+    """Every scenario in one group: spawning ranks costs more than running them."""
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    group = ProcessGroup(rank=rank, world_size=world)
+    saved: dict[str, object] = train_steps(DistributedReplicas(group), rank, group)
+    for count in (7, 8, 1):  # padded, even, fewer records than ranks
+        inner = IndexEncoder()
+        saved[f"encoded_{count}"] = ShardedEncoder(inner, group).encode(records(count)).values
+        saved[f"shard_{count}"] = inner.seen
+    saved["labels"] = RankZeroLabeler(RankLabeler(rank), group).assign(FeatureMatrix(np.zeros((6, 2)))).labels
+    try:
+        RankZeroLabeler(RankLabeler(rank, fail=rank == 0), group).assign(FeatureMatrix(np.zeros((6, 2))))
+    except PseudoLabelError as error:
+        saved["error"] = str(error)
+    features, clusters, rows = global_batch()
+    local = slice(6 * rank, 6 * rank + 6)
+    cluster, hybrid = fresh_memories()
+    GlobalMemoryUpdate(cluster, group).update(features[local], clusters[local])
+    GlobalMemoryUpdate(hybrid, group).update(features[local], rows[local])
+    saved["cluster_memory"], saved["hybrid_memory"] = cluster.features.clone(), hybrid.features.clone()
+    torch.save(saved, out / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def tiny_model(num_classes: int) -> ReidNet:
+    torch.manual_seed(0)
+    trunk = nn.Sequential(nn.Conv2d(3, DIM, 3, padding=1), nn.BatchNorm2d(DIM), nn.ReLU())
+    return ReidNet(trunk, DIM, num_classes=num_classes, pooling=GlobalAveragePooling())
+
+
+def batch(rank: int, step: int, classes: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1000 * rank + step)  # every rank its own data
+    return {
+        "image": torch.randn(8, 3, 8, 4, generator=generator),
+        "label": torch.arange(8) % classes,
+        "index": torch.arange(8) + 8 * rank,
+    }
+
+
+def train_steps(replicas: Replicas, rank: int, group: ProcessGroup) -> dict[str, object]:
+    """Two epochs of a supervised step (the head resized between them, as a pseudo-label method
+    does) and of a memory step with a learnt temperature and a head the loss never uses."""
+    from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
+
+    model = tiny_model(num_classes=3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # stateless: the head resizes
+    step = SupervisedStep(model, optimizer, cross_entropy=CrossEntropyLoss(), replicas=replicas)
+    for epoch, classes in enumerate((3, 5)):
+        if epoch:
+            model.resize_classifier(classes)
+        step.begin_epoch(epoch)
+        for index in range(2):
+            step.run(batch(rank, 10 * epoch + index, classes))
+
+    contrast_model = tiny_model(num_classes=1)
+    memory = ClusterMemory(DIM, learn_temperature=True)
+    memory.reset(FeatureMatrix(np.random.default_rng(3).normal(size=(8, DIM))), PseudoLabels(np.arange(8) % 4))
+    optimizer = torch.optim.SGD([*contrast_model.parameters(), *memory.parameters()], lr=0.1)
+    contrast = MemoryContrastStep(contrast_model, optimizer, GlobalMemoryUpdate(memory, group), replicas=replicas)
+    for epoch in range(2):
+        contrast.begin_epoch(epoch)
+        for index in range(2):
+            contrast.run({**batch(rank, 100 + 10 * epoch + index, 4)})
+    return {
+        "supervised": {k: v.clone() for k, v in model.state_dict().items()},
+        "contrast": {k: v.clone() for k, v in contrast_model.state_dict().items()},
+        "memory": {k: v.clone() for k, v in memory.state_dict().items()},
+    }
+
+
