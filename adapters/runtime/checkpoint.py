@@ -8,8 +8,13 @@ Layout of the checkpoint folder::
     latest                 the name of the newest checkpoint, for people and scripts
 
 Every file is written to a temporary file in the same folder, fsynced and renamed over its
-target, so a crash leaves either the old file or the new one, never half of one. A checkpoint
-without its checksum, or whose bytes do not match it, is skipped in favour of the previous one.
+target, so a crash leaves either the old file or the new one, never half of one. A checkpoint's
+checksum is in place before its data is renamed in, so a process killed at any moment (SIGKILL,
+power loss) leaves no ``.pt`` file that fails its checksum, only temporary files and perhaps a
+checksum without data, which the next restore or save removes; ``best.pt`` is removed before it
+is replaced, and the restore after an interrupted save publishes it (and ``latest``) again. A
+checkpoint without its checksum, or whose bytes do not match it (damage from outside), is skipped
+in favour of the previous one.
 Everything is read with ``weights_only=True``: a file that needs full unpickling (which can run
 arbitrary code) is refused, so components must save tensors and plain Python containers only;
 numpy values are converted to tensors and Python scalars on the way in.
@@ -76,29 +81,39 @@ class TorchCheckpointer:
             "format": FORMAT,
             "progress": _progress_to_plain(progress),
             "components": {name: _plain(c.state_dict(), name) for name, c in self.components.items()},
+            # Lets the restore after a crash finish publishing best.pt.
+            "is_best": bool(is_best),
         }
         data = _serialize(payload)
         digest = hashlib.sha256(data).hexdigest()
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"epoch_{progress.epochs_done:04d}.pt"
-        path = self.directory / name
-        atomic_write_bytes(path, data)
-        # The checksum is written after the data: a crash in between leaves a checkpoint without
-        # one, which restore() treats as unfinished.
-        atomic_write_bytes(_sidecar(path), f"{digest}  {name}\n".encode())
+        path = self.directory / f"epoch_{progress.epochs_done:04d}.pt"
+        _install(_staged_bytes(path, data), path, digest)
         if is_best:
-            _publish_copy(path, self.directory / "best.pt")
-            atomic_write_bytes(_sidecar(self.directory / "best.pt"), f"{digest}  best.pt\n".encode())
-        atomic_write_bytes(self.directory / "latest", f"{name}\n".encode())
+            self._publish_best(path, digest)
+        self._point_latest_to(path)
         self._prune()
+
+    def _publish_best(self, path: Path, digest: str) -> None:
+        best = self.directory / "best.pt"
+        _install(_staged_copy(path, best), best, digest)
+
+    def _point_latest_to(self, path: Path) -> None:
+        atomic_write_bytes(self.directory / "latest", f"{path.name}\n".encode())
 
     def _prune(self) -> None:
         for stale in self._epoch_files()[self.keep :]:
             stale.unlink(missing_ok=True)
             _sidecar(stale).unlink(missing_ok=True)
-        # Temporary files a killed process left behind (ours are never left by a live one).
+        self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files and data-less checksums a killed process left behind (a live process
+        leaves none: the one writer is the main process, and it calls this between saves)."""
         for entry in self.directory.iterdir():
             if _TEMP_FILE.fullmatch(entry.name):
+                entry.unlink(missing_ok=True)
+            elif entry.name.endswith(".pt.sha256") and not entry.with_name(entry.name.removesuffix(".sha256")).exists():
                 entry.unlink(missing_ok=True)
 
     def _epoch_files(self) -> list[Path]:
@@ -124,9 +139,23 @@ class TorchCheckpointer:
                 continue
             self._load_components(path, payload["components"])
             progress = _progress_from_plain(payload["progress"], path)
+            if path == candidates[0] and _is_main_process():
+                self._finish_interrupted_save(path, payload)
             log.info("resumed from %s after %d epoch(s)", path, progress.epochs_done)
             return progress
         raise CheckpointError(f"no usable checkpoint in {self.directory}: {'; '.join(problems)}")
+
+    def _finish_interrupted_save(self, path: Path, payload: Mapping[str, Any]) -> None:
+        """Does what a save killed after writing ``path`` left undone: publishing best.pt and
+        ``latest``, removing leftovers. A run killed in its last save has no later save to do it."""
+        digest = _read_digest(path)
+        best = self.directory / "best.pt"
+        if payload.get("is_best") and not (best.exists() and _recorded_digest(best) == digest):
+            log.warning("the save of %s was interrupted; publishing it as best.pt again", path.name)
+            self._publish_best(path, digest)
+        if _recorded_name(self.directory / "latest") != path.name:
+            self._point_latest_to(path)
+        self._remove_leftovers()
 
     def _load_components(self, path: Path, states: Mapping[str, Any]) -> None:
         missing = sorted(set(self.components) - set(states))
@@ -207,15 +236,59 @@ def export_state(path: str | Path, state: Mapping[str, torch.Tensor]) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` via a same-folder temporary file, fsync and rename."""
+    temp = _staged_bytes(path, data)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _staged_bytes(path: Path, data: bytes) -> Path:
+    """A fsynced temporary file beside ``path`` holding ``data`` (removed again on failure)."""
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
+        raise
+    return Path(handle.name)
+
+
+def _staged_copy(source: Path, target: Path) -> Path:
+    """A temporary file beside ``target`` with the bytes of ``source`` (a hard link when the disk
+    allows it)."""
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)
+            with temp.open("rb") as handle:
+                os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _install(staged: Path, path: Path, digest: str) -> None:
+    """Renames the staged checkpoint ``staged`` to ``path`` after writing its checksum, so that no
+    moment exists at which ``path`` is present with a checksum it fails: an old ``path`` is removed
+    first, and a crash before the rename leaves a checksum without data (ignored, then removed)."""
+    try:
+        if path.exists():
+            path.unlink()
+            _fsync_directory(path.parent)
+        atomic_write_bytes(_sidecar(path), f"{digest}  {path.name}\n".encode())
+        os.replace(staged, path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
 
@@ -234,23 +307,27 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _publish_copy(source: Path, target: Path) -> None:
-    """Puts a copy of ``source`` at ``target`` atomically (a hard link when the disk allows it)."""
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(source, temp)
-        except OSError:
-            shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
+
+
+def _recorded_digest(path: Path) -> str | None:
+    try:
+        return _read_digest(path)
+    except _Unusable:
+        return None
+
+
+def _recorded_name(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _is_main_process() -> bool:
+    # Every rank restores, but only the main one writes (see MainProcessCheckpointer).
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_rank() == 0
 
 
 def _serialize(payload: object) -> bytes:
