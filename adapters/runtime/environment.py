@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+from importlib import metadata
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -20,11 +21,20 @@ _LAUNCH_PREFIXES = ("TORCH_NCCL_", "NCCL_", "GLOO_", "TORCH_DISTRIBUTED_")
 _LAUNCH_NAMES = ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 
 
-def _version(module: str) -> str | None:
+def _distribution_version(name: str) -> str | None:
+    """Read from the installed metadata: importing torchvision alone costs seconds of CPU."""
     try:
-        return getattr(__import__(module), "__version__", "unknown")
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def faiss_version() -> str | None:
+    try:
+        import faiss
     except ImportError:
         return None
+    return getattr(faiss, "__version__", "unknown")
 
 
 def cuda_devices() -> list[dict[str, Any]]:
@@ -66,8 +76,8 @@ def describe_environment(env: Mapping[str, str]) -> dict[str, Any]:
         "host": socket.gethostname(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": _version("torchvision"),
-        "faiss": _version("faiss"),
+        "torchvision": _distribution_version("torchvision"),
+        "faiss": faiss_version(),
         "faiss_gpus": faiss_gpus(),
         "cuda": {
             "available": cuda,
