@@ -1,7 +1,10 @@
 """Loads one image file as 8-bit RGB, or fails with one line naming the file.
 
-A bad file fails at once (no retry loop: a truncated file stays truncated), and Pillow's
-decompression-bomb limit keeps the work bounded.
+A bad file fails at once (no retry loop: a truncated file stays truncated). A huge file is refused
+above Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``, about 89 megapixels), and the
+mode conversions avoid float64/float32 temporaries: a 30-megapixel RGBA PNG peaks at about 0.7 GB
+(1.5 GB with float32), so the largest accepted one stays near 2 GB. A tiny one (even 1x1) is
+returned as is and resized like any other.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ def load_image(path: str | Path) -> Image.Image:
             with Image.open(file) as image:
                 image.load()  # decodes now, so a truncated file fails here and not in a transform
                 return _to_rgb(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageLoadError(f"image {file} cannot be decoded safely, it is too large: {_one_line(error)}") from None
+    except UnidentifiedImageError as error:
         raise ImageLoadError(f"image {file} cannot be decoded: {_one_line(error)}") from None
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports truncated or corrupt data as OSError and some malformed headers as
@@ -55,13 +60,19 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _composite_on_black(image: Image.Image) -> Image.Image:
     # Black, not the stored colour, under transparent pixels: that colour is often garbage.
-    rgba = np.asarray(image, dtype=np.float32)
-    rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)
-    return Image.fromarray(np.rint(rgb).astype(np.uint8), "RGB")
+    rgba = np.asarray(image)
+    # colour * alpha / 255 rounded, in uint16 (255 * 255 + 127 fits) rather than float32, whose
+    # temporaries doubled the peak memory on a huge image. The + 127 rounds half up, and an exact
+    # half cannot occur because 255 is odd.
+    rgb = rgba[..., :3].astype(np.uint16)
+    rgb *= rgba[..., 3:]
+    rgb += 127
+    rgb //= 255
+    return Image.fromarray(rgb.astype(np.uint8), "RGB")
 
 
 def _wide_to_rgb(image: Image.Image) -> Image.Image:
-    values = np.asarray(image).astype(np.float64)
+    values = np.asarray(image).astype(np.float32)  # holds every 16-bit value exactly
     if image.mode == "F":
         top = max(float(values.max(initial=0.0)), 1.0)  # float images: stretch to their own range
         values = values / top * 255.0
@@ -69,7 +80,7 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
         # 16-bit, or Pillow's 32-bit "I" holding 16-bit samples (some 16-bit files decode to it).
         values = values / 257.0
     grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    return Image.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
+    return Image.fromarray(grey, "L").convert("RGB")
 
 
 def _one_line(error: BaseException) -> str:

@@ -5,13 +5,17 @@
     root/bounding_box_test/...                        gallery (raw pids, pid 0 = distractor)
 
 Only the file name is parsed, never the folders above it: a checkout under ``exp_7_c2/`` must not
-be read as pid 7, camera 2.
+be read as pid 7, camera 2. A custom dataset plugged in as Market-style folders must name each
+image's camera too: there is no default camera, because the evaluation only counts a gallery
+image of another camera as a match, and one made-up camera for all would leave no match at all.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import structlog
 
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ImageRecord, ReidDataset
@@ -23,6 +27,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # \d+ after "_c" so cameras past 9 (other Market-style datasets have them) are read whole.
 _NAME = re.compile(r"^(-?\d+)_c(\d+)")
+_PID_ONLY = re.compile(r"^-?\d+(?=[_.]|$)")
+_SHOWN = 5
+
+log = structlog.get_logger(__name__)
 
 
 def read_market(root: str | Path, domain: str = "") -> ReidDataset:
@@ -36,12 +44,18 @@ def read_market(root: str | Path, domain: str = "") -> ReidDataset:
     gallery = _read_split(base / GALLERY_DIR, domain)
     if not {r.pid for r in query} & {r.pid for r in gallery}:
         raise DatasetError(f"no query identity of {base / QUERY_DIR} appears in {base / GALLERY_DIR}")
-    return ReidDataset(name=domain or base.name, train=_relabel(train), query=query, gallery=gallery)
+    _warn_about_unmatched_queries(query, gallery, base)
+    return ReidDataset(name=domain or base.name, train=relabel_train(train), query=query, gallery=gallery)
 
 
 def parse_name(name: str) -> tuple[int, int]:
     """(pid, camid) of a Market file name; camid is 0-based. Raises ValueError on a mismatch."""
     match = _NAME.match(name)
+    if match is None and _PID_ONLY.match(name):
+        raise ValueError(
+            f"file name {name!r} has no camera id after its pid; name it '<pid>_c<camera>...' "
+            "(e.g. 0002_c1s1_000451_03.jpg): evaluation needs each image's camera"
+        )
     if match is None:
         raise ValueError(f"file name {name!r} does not start with '<pid>_c<camera>'")
     pid, cam = int(match.group(1)), int(match.group(2))
@@ -70,6 +84,28 @@ def _read_split(folder: Path, domain: str) -> tuple[ImageRecord, ...]:
     return tuple(records)
 
 
+def queries_without_a_match(query: tuple[ImageRecord, ...], gallery: tuple[ImageRecord, ...]) -> list[ImageRecord]:
+    """Queries whose identity has no gallery image under another camera: the evaluation counts
+    them (``num_queries`` minus ``num_valid_queries``) but cannot score them."""
+    cameras_of: dict[int, set[int]] = {}
+    for record in gallery:
+        cameras_of.setdefault(record.pid, set()).add(record.camid)
+    return [q for q in query if not cameras_of.get(q.pid, set()) - {q.camid}]
+
+
+def _warn_about_unmatched_queries(query: tuple[ImageRecord, ...], gallery: tuple[ImageRecord, ...], base: Path) -> None:
+    unmatched = queries_without_a_match(query, gallery)
+    if unmatched:
+        names = [Path(q.path).name for q in unmatched]
+        log.warning(
+            "queries without a gallery match under another camera; evaluation counts them apart",
+            dataset=str(base),
+            queries=len(unmatched),
+            of=len(query),
+            first=", ".join(names[:_SHOWN]) + (f" (+{len(names) - _SHOWN} more)" if len(names) > _SHOWN else ""),
+        )
+
+
 def _image_files(folder: Path) -> list[Path]:
     return [
         p
@@ -78,7 +114,8 @@ def _image_files(folder: Path) -> list[Path]:
     ]
 
 
-def _relabel(records: tuple[ImageRecord, ...]) -> tuple[ImageRecord, ...]:
+def relabel_train(records: tuple[ImageRecord, ...]) -> tuple[ImageRecord, ...]:
+    """The records with pids relabelled 0..n-1 in sorted order of the pids they carry."""
     # Classifier heads need contiguous labels; sorted original order keeps the mapping stable.
     mapping = {pid: label for label, pid in enumerate(sorted({r.pid for r in records}))}
     return tuple(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import structlog
 import torch
 from attrs import frozen
@@ -64,13 +66,16 @@ def _some(names: tuple[str, ...] | list[str], limit: int = 6) -> str:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Reads a local state dict safely (``weights_only``), unwrapping ``state_dict``/``model`` and
-    stripping DataParallel's ``module.`` prefixes. Non-tensor entries are dropped."""
+    """Reads a local state dict safely (``weights_only``), unwrapping ``state_dict``/``model`` (or
+    a lone ``state_dict_*``) and stripping DataParallel's ``module.`` prefixes. Non-tensor entries
+    are dropped. Numeric numpy scalars and arrays are allowed: torchreid's checkpoints store their
+    rank-1 as one (OpenUnReID its best mAP), and they rebuild from raw bytes, never from code."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numeric_numpy()):
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if not _needs_unpickling(err):
             raise CheckpointError(f"{path} is not a readable torch weights file (damaged or not from torch.save)") from err
@@ -80,19 +85,41 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         ) from err
     except Exception as err:  # noqa: BLE001 - torch raises several types for a damaged file
         raise CheckpointError(f"{path} is not a readable torch weights file: {_first_line(err)}") from err
-    state = _unwrap(raw)
+    state = _unwrap(raw, path)
     if state is None:
         raise CheckpointError(f"{path} does not hold a state dict (got {type(raw).__name__})")
     return {_strip_module(str(k)): v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def _unwrap(raw: object) -> Mapping | None:
+def _numeric_numpy() -> list[Any]:
+    """What unpickling numeric numpy scalars and arrays needs, under numpy 2's names and numpy 1's
+    (the names a file was written with are the ones it asks for). Object arrays stay refused."""
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    numeric = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+               np.float16, np.float32, np.float64)
+    allowed: list[Any] = [np.ndarray, np.dtype, *{type(np.dtype(t)) for t in numeric}]
+    for name in ("scalar", "_reconstruct"):
+        function = getattr(multiarray, name)
+        allowed += [(function, f"numpy.core.multiarray.{name}"), (function, f"numpy._core.multiarray.{name}")]
+    return allowed
+
+
+def _unwrap(raw: object, path: Path) -> Mapping | None:
     if not isinstance(raw, Mapping):
         return None
     for key in ("state_dict", "model"):
         inner = raw.get(key)
         if isinstance(inner, Mapping):
             return inner
+    # OpenUnReID saves one state_dict_<n> per network (two for MMT): one is unambiguous.
+    numbered = sorted(str(k) for k, v in raw.items() if str(k).startswith("state_dict") and isinstance(v, Mapping))
+    if len(numbered) == 1:
+        return raw[numbered[0]]
+    if len(numbered) > 1:
+        raise CheckpointError(
+            f"{path} holds {len(numbered)} networks ({', '.join(numbered)}); "
+            f"torch.save the one to use (e.g. its ['{numbered[0]}']) to a file of its own and give that"
+        )
     return raw
 
 
