@@ -106,5 +106,5 @@ def describe_environment(env: Mapping[str, str]) -> dict[str, Any]:
 
 def describe_rank(rank: int, device: torch.device) -> dict[str, Any]:
     """What each rank reports about itself when the ranks compare notes."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine() or "cpu"
     return {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(), "device": str(device), "device_name": name}

@@ -184,7 +184,8 @@ def render(report: dict[str, Any]) -> str:
         + (f", backend {launch['backend']}, MASTER_ADDR={launch['master_addr']} MASTER_PORT={launch['master_port']}, "
            f"timeout {report['timeout_s']:g} s" if launch["backend"] else ""),
     ]  # fmt: skip
-    lines += [f"  {name}={value}" for name, value in env["variables"].items()]
+    if env["variables"]:
+        lines.append("  variables    " + " ".join(f"{name}={value}" for name, value in env["variables"].items()))
     if "note" in report:
         lines += ["", report["note"]]
         return "\n".join(lines)
