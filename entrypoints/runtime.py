@@ -19,7 +19,7 @@ from attrs import frozen
 
 from reidkit.adapters.runtime.device import configure_threads, resolve_device
 from reidkit.adapters.runtime.logging import configure_logging
-from reidkit.adapters.runtime.process_group import Launch, backend_for, harden_nccl, process_group
+from reidkit.adapters.runtime.process_group import Launch, backend_for, harden_nccl, process_group, rank_device
 from reidkit.adapters.runtime.seeding import seed_everything
 
 
@@ -45,10 +45,7 @@ def process_runtime(
         if log_file is not None:
             stack.callback(log_file.close)
         configure_threads(threads)
-        resolved = resolve_device(device)
-        if resolved.type == "cuda" and launch.distributed:
-            resolved = torch.device("cuda", launch.local_rank)
-            torch.cuda.set_device(resolved)
+        resolved = rank_device(launch, resolve_device(device))
         backend = backend_for(resolved)
         if backend == "nccl" and launch.distributed:
             harden_nccl(os.environ)

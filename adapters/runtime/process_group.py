@@ -93,6 +93,21 @@ def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
+def rank_device(launch: Launch, device: torch.device) -> torch.device:
+    """Under torchrun each rank on a node takes the GPU of its LOCAL_RANK (and makes it current)."""
+    if device.type != "cuda" or not launch.distributed:
+        return device
+    visible = torch.cuda.device_count()
+    if launch.local_rank >= visible:
+        raise ProcessGroupError(
+            f"LOCAL_RANK={launch.local_rank} has no GPU: {visible} visible on this node; "
+            f"start at most {visible} processes per node (--nproc-per-node) or check CUDA_VISIBLE_DEVICES"
+        )
+    ranked = torch.device("cuda", launch.local_rank)
+    torch.cuda.set_device(ranked)
+    return ranked
+
+
 def harden_nccl(env: MutableMapping[str, str]) -> dict[str, str]:
     """Sets ``NCCL_DEFAULTS`` in ``env`` where unset (before the group starts); returns what it set."""
     added = {name: value for name, value in NCCL_DEFAULTS.items() if name not in env}

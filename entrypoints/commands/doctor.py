@@ -70,17 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from reidkit.adapters.runtime.device import resolve_device
     from reidkit.adapters.runtime.environment import describe_environment
-    from reidkit.adapters.runtime.process_group import Launch, backend_for, harden_nccl
+    from reidkit.adapters.runtime.process_group import Launch, backend_for, harden_nccl, rank_device
 
     launch = Launch.from_environ(os.environ)
-    device = resolve_device(args.device)
-    if device.type == "cuda" and launch.distributed:
-        device = torch.device("cuda", launch.local_rank)
-        torch.cuda.set_device(device)
+    device = rank_device(launch, resolve_device(args.device))
     backend = backend_for(device)
     if backend == "nccl" and launch.distributed:
         harden_nccl(os.environ)

@@ -16,6 +16,7 @@ from reidkit.adapters.runtime.process_group import (
     first_line,
     harden_nccl,
     process_group,
+    rank_device,
 )
 from reidkit.domain.errors import ReidkitError
 
@@ -48,6 +49,15 @@ def test_bad_launch_variables_are_one_line_errors(env, message):
 def test_backend_follows_the_device():
     assert backend_for(torch.device("cpu")) == "gloo"
     assert backend_for(torch.device("cuda", 1)) == "nccl"
+
+
+def test_each_rank_takes_the_gpu_of_its_local_rank_and_too_many_ranks_are_one_line(monkeypatch):
+    two_ranks = Launch(rank=1, world_size=2, local_rank=1)
+    assert rank_device(two_ranks, torch.device("cpu")) == torch.device("cpu")
+    assert rank_device(Launch(rank=0, world_size=1), torch.device("cuda", 0)) == torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ProcessGroupError, match=r"^LOCAL_RANK=1 has no GPU: 1 visible on this node; start at most 1"):
+        rank_device(two_ranks, torch.device("cuda", 0))
 
 
 def test_harden_nccl_sets_async_error_handling_but_keeps_the_users_choice():
