@@ -46,12 +46,13 @@ from reidkit.entrypoints.wiring import (
     evaluations,
     observer_provider,
     optimizer_selector,
-    pick_domain,
+    optional_training_split,
     schedule_provider,
     scheduler_selector,
     stateful_only,
     train_labels,
     train_records,
+    training_split,
     triplet_or_none,
 )
 
@@ -104,10 +105,6 @@ def uses_head(ce_weight: float) -> bool:
 
 def stream_seed(seed: int, stream: str) -> int:
     return derive_seed(seed, stream) % 2**31
-
-
-def optional_domain(domains: Any, name: str) -> ReidDataset | None:
-    return pick_domain(domains, name) if name else None
 
 
 def source_records(dataset: ReidDataset | None) -> tuple:
@@ -243,8 +240,12 @@ class AdaptBase(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
     core = providers.DependenciesContainer()
 
-    train_set = providers.Singleton(pick_domain, core.domains, config.train.domain)
-    source_set = providers.Singleton(optional_domain, core.domains, config.adapt.source_domain)
+    train_set = providers.Singleton(
+        training_split, core.domains, config.train.domain, config.data.unreadable, config.runtime.work_dir
+    )
+    source_set = providers.Singleton(
+        optional_training_split, core.domains, config.adapt.source_domain, config.data.unreadable, config.runtime.work_dir
+    )
 
     model = providers.Singleton(
         adapt_model,

@@ -41,7 +41,6 @@ from reidkit.entrypoints.wiring import (
     num_train_pids,
     observer_provider,
     optimizer_selector,
-    pick_domain,
     pk_batch_size,
     reranker_or_none,
     schedule_provider,
@@ -49,6 +48,7 @@ from reidkit.entrypoints.wiring import (
     synthetic_domains,
     train_labels,
     train_records,
+    training_split,
     triplet_or_none,
 )
 
@@ -107,7 +107,9 @@ class SupervisedContainer(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
     core = providers.DependenciesContainer()
 
-    train_set = providers.Singleton(pick_domain, core.domains, config.train.domain)
+    train_set = providers.Singleton(
+        training_split, core.domains, config.train.domain, config.data.unreadable, config.runtime.work_dir
+    )
 
     model = providers.Singleton(
         build_reid_model,

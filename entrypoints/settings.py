@@ -46,6 +46,9 @@ class SyntheticData:
     preset: Literal["tiny", "demo"] = "demo"
     seed: int = field(default=0, validator=v.ge(0))
     cache_dir: str = ""  # "" = $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic
+    # training images that cannot be decoded: fail = stop before training and list them; skip = train
+    # without them (listed in the run folder's unreadable_images_<domain>.tsv either way)
+    unreadable: Literal["fail", "skip"] = "fail"
 
 
 @frozen(kw_only=True)
@@ -54,6 +57,7 @@ class MarketFolders:
 
     kind: Literal["market"] = "market"
     roots: dict[str, str] = field(factory=dict)
+    unreadable: Literal["fail", "skip"] = "fail"  # as for the synthetic data
 
     @roots.validator
     def _check(self, attribute: Any, value: dict[str, str]) -> None:

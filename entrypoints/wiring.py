@@ -12,6 +12,7 @@ from dependency_injector import providers
 
 from reidkit.adapters.data.synth import ensure_synthetic
 from reidkit.adapters.data.market import read_market
+from reidkit.adapters.data.scan import screen_training_images
 from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.evaluation.rerank import KReciprocalReranker
@@ -59,6 +60,20 @@ def pick_domain(domains: Mapping[str, ReidDataset], name: str) -> ReidDataset:
     if name not in domains:
         raise DatasetError(f"no domain named {name!r}; the data has {sorted(domains)}")
     return domains[name]
+
+
+def training_split(domains: Mapping[str, ReidDataset], name: str, unreadable: str, run_dir: str) -> ReidDataset:
+    """The domain ``name`` once its training images are checked, under the ``data.unreadable`` policy."""
+    return screen_training_images(
+        pick_domain(domains, name),
+        unreadable,  # type: ignore[arg-type] - the settings' Literal
+        run_dir,
+        progress=progress_callback(f"checking the training images of '{name}'"),
+    )
+
+
+def optional_training_split(domains: Mapping[str, ReidDataset], name: str, unreadable: str, run_dir: str) -> ReidDataset | None:
+    return training_split(domains, name, unreadable, run_dir) if name else None
 
 
 def train_records(dataset: ReidDataset) -> tuple[ImageRecord, ...]:
