@@ -44,9 +44,13 @@ from reidkit.entrypoints.wiring import (
     device_of,
     encoder_provider,
     evaluations,
+    globally_updated,
+    labels_from_rank_zero,
     observer_provider,
     optimizer_selector,
     optional_training_split,
+    rank_of,
+    replicated,
     schedule_provider,
     scheduler_selector,
     stateful_only,
@@ -54,6 +58,7 @@ from reidkit.entrypoints.wiring import (
     train_records,
     training_split,
     triplet_or_none,
+    world_size_of,
 )
 
 # --- glue ---------------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def joint_or_target(source: LoaderBatchSource | None, target: PseudoLabelledBatc
 
 def source_batches(
     dataset: ReidDataset | None, transform: Any, *, instances_per_id: int, ids_per_batch: int, num_batches: int,
-    seed: int, num_workers: int,
+    seed: int, num_workers: int, rank: int = 0, world_size: int = 1,
 ) -> LoaderBatchSource | None:
     if dataset is None:
         return None
@@ -128,9 +133,16 @@ def source_batches(
         seed=seed,
         num_batches=num_batches,
         camids=[r.camid for r in dataset.train],
+        rank=rank,
+        world_size=world_size,
     )
     return LoaderBatchSource(
-        ImageDataset(dataset.train, transform), sampler, sampler.batch_size, seed=seed, num_workers=num_workers
+        ImageDataset(dataset.train, transform),
+        sampler,
+        sampler.batch_size,
+        seed=seed,
+        num_workers=num_workers,
+        rank=rank,
     )
 
 
@@ -198,14 +210,15 @@ def cluster_adapt_provider(
             evaluations=evaluations if evaluations is not None else base.evaluations,
         ),
         features=features,
-        labeler=base.core.pseudo_labeler,
+        labeler=providers.Callable(labels_from_rank_zero, base.core.pseudo_labeler, base.core.processes),
         consumers=consumers,
         scorer=base.scorer,
     )
 
 
-def pseudo_batches_provider(config: Any, records: Any, transform: Any) -> providers.Singleton:
-    """P x K batches over this epoch's pseudo labels, sized by the ``[train]`` settings."""
+def pseudo_batches_provider(config: Any, core: Any, records: Any, transform: Any) -> providers.Singleton:
+    """P x K batches over this epoch's pseudo labels, sized by the ``[train]`` settings (each rank
+    its share of every step's identities under torchrun)."""
     return providers.Singleton(
         PseudoLabelledBatches,
         records,
@@ -215,19 +228,23 @@ def pseudo_batches_provider(config: Any, records: Any, transform: Any) -> provid
         num_batches=config.train.iters_per_epoch,
         seed=config.seed,
         num_workers=config.input.num_workers,
+        rank=providers.Callable(rank_of, core.processes),
+        world_size=providers.Callable(world_size_of, core.processes),
     )
 
 
 def memory_step_provider(base: Any, optimizer: Any, scheduler: Any, memory: Any) -> providers.Singleton:
+    """The memory as the step sees it: updated with the global batch under torchrun."""
     return providers.Singleton(
         MemoryContrastStep,
         base.model,
         optimizer,
-        memory,
+        providers.Callable(globally_updated, memory, base.core.processes),
         scheduler=scheduler,
         device=base.device,
         amp=base.amp,
         seed=base.config.seed,
+        replicas=base.core.replicas,
     )
 
 
@@ -247,20 +264,26 @@ class AdaptBase(containers.DeclarativeContainer):
         optional_training_split, core.domains, config.adapt.source_domain, config.data.unreadable, config.runtime.work_dir
     )
 
-    model = providers.Singleton(
-        adapt_model,
-        config.model.backbone,
-        head=providers.Callable(uses_head, config.loss.ce_weight),
-        **architecture(config),
-        start_from=config.adapt.start_from,
-        source_model=config.adapt.source_model,
-        dsbn=config.model.dsbn,
+    model = replicated(
+        config,
+        core,
+        providers.Singleton(
+            adapt_model,
+            config.model.backbone,
+            head=providers.Callable(uses_head, config.loss.ce_weight),
+            **architecture(config),
+            start_from=config.adapt.start_from,
+            source_model=config.adapt.source_model,
+            dsbn=config.model.dsbn,
+        ),
     )
 
     encoder = encoder_provider(config, core, model)
     cluster_features = providers.Singleton(EncodedFeatures, encoder, providers.Callable(train_records, train_set))
 
-    target_batches = pseudo_batches_provider(config, providers.Callable(train_records, train_set), core.train_transform)
+    target_batches = pseudo_batches_provider(
+        config, core, providers.Callable(train_records, train_set), core.train_transform
+    )
 
     scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(train_labels, train_set))
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
@@ -297,6 +320,7 @@ class ClusterBaselineContainer(AdaptBase):
         device=AdaptBase.device,
         amp=AdaptBase.amp,
         seed=AdaptBase.config.seed,
+        replicas=AdaptBase.core.replicas,
     )
 
     consumers = providers.Callable(
@@ -356,6 +380,8 @@ class SpclContainer(AdaptBase):
             num_batches=AdaptBase.config.train.iters_per_epoch,
             seed=providers.Callable(stream_seed, AdaptBase.config.seed, "source-batches"),
             num_workers=AdaptBase.config.input.num_workers,
+            rank=providers.Callable(rank_of, AdaptBase.core.processes),
+            world_size=providers.Callable(world_size_of, AdaptBase.core.processes),
         ),
         AdaptBase.target_batches,
     )
@@ -412,16 +438,20 @@ class MeanTeachContainer(AdaptBase):
     mean of both teachers' features; four heads reset from the centroids each epoch; evaluation
     with the first mean teacher."""
 
-    student_2 = providers.Singleton(
-        peer_model,
-        AdaptBase.config.model.backbone,
-        peer_start=AdaptBase.config.mean_teach.peer_start,
-        peer_source_model=AdaptBase.config.mean_teach.peer_source_model,
-        source_model=AdaptBase.config.adapt.source_model,
-        head=True,
-        **architecture(AdaptBase.config),
-        start_from=AdaptBase.config.adapt.start_from,
-        dsbn=AdaptBase.config.model.dsbn,
+    student_2 = replicated(
+        AdaptBase.config,
+        AdaptBase.core,
+        providers.Singleton(
+            peer_model,
+            AdaptBase.config.model.backbone,
+            peer_start=AdaptBase.config.mean_teach.peer_start,
+            peer_source_model=AdaptBase.config.mean_teach.peer_source_model,
+            source_model=AdaptBase.config.adapt.source_model,
+            head=True,
+            **architecture(AdaptBase.config),
+            start_from=AdaptBase.config.adapt.start_from,
+            dsbn=AdaptBase.config.model.dsbn,
+        ),
     )
     teacher_1 = providers.Singleton(mean_teacher_of, AdaptBase.model)
     teacher_2 = providers.Singleton(mean_teacher_of, student_2)
@@ -442,6 +472,7 @@ class MeanTeachContainer(AdaptBase):
         device=AdaptBase.device,
         amp=AdaptBase.amp,
         seed=AdaptBase.config.seed,
+        replicas=AdaptBase.core.replicas,
     )
 
     teacher_encoder_1 = encoder_provider(AdaptBase.config, AdaptBase.core, teacher_1)
@@ -456,7 +487,7 @@ class MeanTeachContainer(AdaptBase):
     )
 
     batches = pseudo_batches_provider(
-        AdaptBase.config, records, providers.Singleton(TwoViews, AdaptBase.core.train_transform)
+        AdaptBase.config, AdaptBase.core, records, providers.Singleton(TwoViews, AdaptBase.core.train_transform)
     )
 
     consumers = providers.List(

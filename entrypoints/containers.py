@@ -17,6 +17,7 @@ from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.models.backbone import build_reid_model
+from reidkit.adapters.runtime.replication import replicas_for
 from reidkit.adapters.steps.supervised import SupervisedStep
 from reidkit.application.supervised_train import SupervisedTrain
 from reidkit.entrypoints.adapt_containers import (
@@ -42,6 +43,9 @@ from reidkit.entrypoints.wiring import (
     observer_provider,
     optimizer_selector,
     pk_batch_size,
+    process_group,
+    rank_of,
+    replicated,
     reranker_or_none,
     schedule_provider,
     scheduler_selector,
@@ -50,6 +54,7 @@ from reidkit.entrypoints.wiring import (
     train_records,
     training_split,
     triplet_or_none,
+    world_size_of,
 )
 
 
@@ -69,6 +74,9 @@ class CoreContainer(containers.DeclarativeContainer):
         run_dir=config.runtime.work_dir,
         timeout_s=config.runtime.collective_timeout_s,
     )
+    # rank and world size as the adapters see them; one process outside torchrun
+    processes = providers.Singleton(process_group, runtime)
+    replicas = providers.Singleton(replicas_for, processes)
 
     domains = providers.Selector(
         config.data.kind,
@@ -111,11 +119,15 @@ class SupervisedContainer(containers.DeclarativeContainer):
         training_split, core.domains, config.train.domain, config.data.unreadable, config.runtime.work_dir
     )
 
-    model = providers.Singleton(
-        build_reid_model,
-        config.model.backbone,
-        num_classes=providers.Callable(num_train_pids, train_set),
-        **architecture(config),
+    model = replicated(
+        config,
+        core,
+        providers.Singleton(
+            build_reid_model,
+            config.model.backbone,
+            num_classes=providers.Callable(num_train_pids, train_set),
+            **architecture(config),
+        ),
     )
 
     optimizer = optimizer_selector(config, model)
@@ -135,6 +147,7 @@ class SupervisedContainer(containers.DeclarativeContainer):
         device=providers.Callable(device_of, core.runtime),
         amp=providers.Callable(amp_enabled, config.train.amp, core.runtime, config.train.amp_dtype),
         seed=config.seed,
+        replicas=core.replicas,
     )
 
     batches = providers.Singleton(
@@ -149,10 +162,13 @@ class SupervisedContainer(containers.DeclarativeContainer):
             ids_per_batch=config.train.ids_per_batch,
             seed=config.seed,
             num_batches=providers.Callable(batch_count, config.train.iters_per_epoch),
+            rank=providers.Callable(rank_of, core.processes),
+            world_size=providers.Callable(world_size_of, core.processes),
         ),
         batch_size=providers.Callable(pk_batch_size, config.train.ids_per_batch, config.train.instances_per_id),
         seed=config.seed,
         num_workers=config.input.num_workers,
+        rank=providers.Callable(rank_of, core.processes),
     )
 
     encoder = encoder_provider(config, core, model)

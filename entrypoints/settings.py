@@ -173,6 +173,9 @@ class RuntimeSettings:
     threads: int = field(default=0, validator=v.ge(0))  # 0 = torch's default
     work_dir: str = ""  # "" = runs/<profile name>
     resume: bool = True
+    # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only;
+    # converted after DSBN); a single process keeps plain BatchNorm
+    sync_bn: bool = False
     # the longest any rank waits for the others (rendezvous, every collective) before the job
     # fails instead of hanging; see docs/doctor.md for why 300 s
     collective_timeout_s: float = field(default=300.0, validator=[v.gt(0.0), v.le(86400.0)])

@@ -13,13 +13,17 @@ from dependency_injector import providers
 from reidkit.adapters.data.synth import ensure_synthetic
 from reidkit.adapters.data.market import read_market
 from reidkit.adapters.data.scan import screen_training_images
+from reidkit.adapters.encoders.sharded import ShardedEncoder
 from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.evaluation.rerank import KReciprocalReranker
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
 from reidkit.adapters.losses.triplet import TripletLoss
+from reidkit.adapters.memory.global_update import GlobalMemoryUpdate
 from reidkit.adapters.runtime.checkpoint import TorchCheckpointer
-from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver
+from reidkit.adapters.runtime.collectives import ProcessGroup
+from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver, RankZeroLabeler
+from reidkit.adapters.runtime.replication import with_sync_batchnorm
 from reidkit.adapters.runtime.observers import (
     CompositeObserver,
     LoggingObserver,
@@ -32,6 +36,7 @@ from reidkit.adapters.steps.optim import WarmupSchedule, build_optimizer
 from reidkit.application.epoch_loop import Schedule
 from reidkit.application.evaluate import Evaluate
 from reidkit.domain.errors import DatasetError
+from reidkit.domain.ports import FeatureEncoder, PseudoLabeler
 from reidkit.domain.types import ImageRecord, ReidDataset
 from reidkit.entrypoints.runtime import ProcessRuntime
 
@@ -136,6 +141,42 @@ def triplet_or_none(margin: float, soft_margin: bool, weight: float) -> TripletL
     return TripletLoss(margin=margin, soft_margin=soft_margin) if weight > 0 else None
 
 
+def process_group(runtime: ProcessRuntime) -> ProcessGroup:
+    return ProcessGroup(rank=runtime.rank, world_size=runtime.world_size, device=runtime.device)
+
+
+def rank_of(group: ProcessGroup) -> int:
+    return group.rank
+
+
+def world_size_of(group: ProcessGroup) -> int:
+    return group.world_size
+
+
+def is_main(group: ProcessGroup) -> bool:
+    return group.is_main
+
+
+# Under torchrun (world size > 1) these put a distributed decorator around the object; in one
+# process they hand the object back untouched, so a single-process run is exactly what it was.
+
+
+def sharded(encoder: FeatureEncoder, group: ProcessGroup) -> FeatureEncoder:
+    return ShardedEncoder(encoder, group) if group.distributed else encoder
+
+
+def labels_from_rank_zero(labeler: PseudoLabeler, group: ProcessGroup) -> PseudoLabeler:
+    return RankZeroLabeler(labeler, group) if group.distributed else labeler
+
+
+def globally_updated(memory: Any, group: ProcessGroup) -> Any:
+    return GlobalMemoryUpdate(memory, group) if group.distributed else memory
+
+
+def sync_batchnorm_if(model: Any, enabled: bool, group: ProcessGroup) -> Any:
+    return with_sync_batchnorm(model, group) if enabled else model
+
+
 def stateful_only(**components: Any) -> dict[str, Any]:
     """Checkpoint components: whatever has a state (a plain DBSCAN labeler has none)."""
     return {name: c for name, c in components.items() if callable(getattr(c, "state_dict", None))}
@@ -199,16 +240,27 @@ def scheduler_selector(config: providers.Configuration, optimizer: providers.Pro
 
 
 def encoder_provider(config: providers.Configuration, core: Any, model: providers.Provider) -> providers.Provider:
+    """The model's encoder; under torchrun each rank encodes a shard and all receive every row."""
     return providers.Singleton(
-        TorchFeatureEncoder,
-        model,
-        core.test_transform,
-        batch_size=config.eval.batch_size,
-        device=providers.Callable(device_of, core.runtime),
-        num_workers=config.input.num_workers,
-        flip_augment=config.eval.flip,
-        progress=providers.Callable(progress_callback, "features"),
+        sharded,
+        providers.Singleton(
+            TorchFeatureEncoder,
+            model,
+            core.test_transform,
+            batch_size=config.eval.batch_size,
+            device=providers.Callable(device_of, core.runtime),
+            num_workers=config.input.num_workers,
+            flip_augment=config.eval.flip,
+            progress=providers.Callable(progress_callback, "features", providers.Callable(is_main, core.processes)),
+        ),
+        core.processes,
     )
+
+
+def replicated(config: providers.Configuration, core: Any, model: providers.Provider) -> providers.Provider:
+    """A freshly built model as the run trains it: with SyncBatchNorm when ``runtime.sync_bn``
+    asks for it under torchrun (after any DSBN conversion, which ``model`` has done)."""
+    return providers.Singleton(sync_batchnorm_if, model, config.runtime.sync_bn, core.processes)
 
 
 def checkpointer_provider(config: providers.Configuration, components: providers.Provider) -> providers.Provider:

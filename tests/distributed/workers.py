@@ -172,3 +172,35 @@ def train_steps(replicas: Replicas, rank: int, group: ProcessGroup) -> dict[str,
     }
 
 
+# --- whole runs: a profile's use-case on every rank, as `reidkit train` runs it under torchrun ---
+
+
+def run_recording(profile: str, overrides: Sequence[str], work_dir: Path) -> dict[str, object]:
+    """Runs the profile's use-case and returns the pseudo labels each epoch trained on (as the
+    batch source received them) and the final model's state."""
+    from reidkit.adapters.data.pseudo_batches import PseudoLabelledBatches
+    from reidkit.entrypoints.containers import build_app
+    from reidkit.entrypoints.settings import load_profile
+
+    seen: list[np.ndarray] = []
+    reset = PseudoLabelledBatches.reset
+
+    def recording_reset(self: PseudoLabelledBatches, features: FeatureMatrix, labels: PseudoLabels) -> None:
+        seen.append(np.array(labels.labels))
+        reset(self, features, labels)
+
+    PseudoLabelledBatches.reset = recording_reset
+    try:
+        app = build_app(load_profile(profile, list(overrides)), work_dir=str(work_dir))
+        with app:
+            app.method.use_case().run()
+            model = {k: v.detach().cpu().clone() for k, v in app.method.model().state_dict().items()}
+    finally:
+        PseudoLabelledBatches.reset = reset
+    return {"labels": seen, "model": model}
+
+
+def runs(rank: int, world: int, jobs: Sequence[tuple[str, Sequence[str], Path]], out: Path) -> None:
+    """Each job in turn on every rank (the runtime starts and ends the process group per run)."""
+    results = [run_recording(profile, overrides, work_dir) for profile, overrides, work_dir in jobs]
+    torch.save(results, out / f"runs_rank{rank}.pt")
