@@ -45,7 +45,7 @@ PROFILES = ("strong_baseline_usl", "spcl_usl")
 def two_ranks(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     jobs = [(name, adapt_overrides(tiny_data), out / name) for name in PROFILES]
-    workers.spawn(workers.runs, jobs, out)
+    workers.spawn(workers.runs, jobs, [workers.free_port() for _ in jobs], out)
     ranks = [torch.load(out / f"runs_rank{r}.pt", weights_only=False) for r in range(workers.WORLD)]
     return {name: [rank[i] for rank in ranks] for i, name in enumerate(PROFILES)}, out
 

@@ -35,13 +35,16 @@ WORLD = 2
 DIM = 8
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def spawn(worker: Callable[..., None], *args: object, world: int = WORLD) -> None:
     """Runs ``worker(rank, world, *args)`` in ``world`` fresh processes (rendezvous on a free
     loopback port, as torchrun's env:// would) and fails if any of them fails."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mp.spawn(_enter, args=(world, port, worker, args), nprocs=world, join=True)
+    mp.spawn(_enter, args=(world, free_port(), worker, args), nprocs=world, join=True)
 
 
 def _enter(rank: int, world: int, port: int, worker: Callable[..., None], args: tuple) -> None:
@@ -200,7 +203,12 @@ def run_recording(profile: str, overrides: Sequence[str], work_dir: Path) -> dic
     return {"labels": seen, "model": model}
 
 
-def runs(rank: int, world: int, jobs: Sequence[tuple[str, Sequence[str], Path]], out: Path) -> None:
-    """Each job in turn on every rank (the runtime starts and ends the process group per run)."""
-    results = [run_recording(profile, overrides, work_dir) for profile, overrides, work_dir in jobs]
+def runs(rank: int, world: int, jobs: Sequence[tuple[str, Sequence[str], Path]], ports: Sequence[int], out: Path) -> None:
+    """Each job in turn on every rank. The runtime starts and ends the process group per run; each
+    run rendezvouses on its own port, so no rank can reach the previous run's store while rank 0
+    is still releasing it."""
+    results = []
+    for (profile, overrides, work_dir), port in zip(jobs, ports):
+        os.environ["MASTER_PORT"] = str(port)
+        results.append(run_recording(profile, overrides, work_dir))
     torch.save(results, out / f"runs_rank{rank}.pt")
