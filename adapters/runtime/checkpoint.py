@@ -2,19 +2,21 @@
 
 Layout of the checkpoint folder::
 
-    epoch_0007.pt          torch.save of {"format", "progress", "components"}
-    epoch_0007.pt.sha256   "<hex digest>  epoch_0007.pt" (``sha256sum -c`` format), written last
+    epoch_0007.pt          torch.save of {"format", "progress", "components", "is_best"}
+    epoch_0007.pt.sha256   "<hex digest>  epoch_0007.pt" (``sha256sum -c`` format), written first
     best.pt(.sha256)       the checkpoint with the best score so far (a hard link when possible)
     latest                 the name of the newest checkpoint, for people and scripts
 
 Every file is written to a temporary file in the same folder, fsynced and renamed over its
 target, so a crash leaves either the old file or the new one, never half of one. A checkpoint's
-checksum is in place before its data is renamed in, so a process killed at any moment (SIGKILL,
-power loss) leaves no ``.pt`` file that fails its checksum, only temporary files and perhaps a
-checksum without data, which the next restore or save removes; ``best.pt`` is removed before it
-is replaced, and the restore after an interrupted save publishes it (and ``latest``) again. A
-checkpoint without its checksum, or whose bytes do not match it (damage from outside), is skipped
-in favour of the previous one.
+checksum is in place before its data is renamed in, so a process killed at any moment leaves no
+``.pt`` file that fails its checksum, only temporary files and perhaps a checksum without data,
+which the next restore or save removes; ``best.pt`` is removed before it is replaced, and the
+restore after an interrupted save publishes it (and ``latest``) again
+(``benchmarks/kill_resume.py`` SIGKILLs whole runs to check this). A checkpoint without its
+checksum, or whose bytes do not match it (damage from outside), is skipped in favour of the
+previous one.
+
 Everything is read with ``weights_only=True``: a file that needs full unpickling (which can run
 arbitrary code) is refused, so components must save tensors and plain Python containers only;
 numpy values are converted to tensors and Python scalars on the way in.
@@ -327,7 +329,8 @@ def _recorded_name(path: Path) -> str | None:
 
 def _is_main_process() -> bool:
     # Every rank restores, but only the main one writes (see MainProcessCheckpointer).
-    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_rank() == 0
+    distributed = torch.distributed
+    return not (distributed.is_available() and distributed.is_initialized()) or distributed.get_rank() == 0
 
 
 def _serialize(payload: object) -> bytes:

@@ -30,7 +30,8 @@ def model(value: float) -> nn.Module:
 
 
 def progress(epochs: int, best: float) -> TrainingProgress:
-    return TrainingProgress(epochs_done=epochs, best_score=best, history=tuple((e, "source", 0.1 * e) for e in range(epochs)))
+    history = tuple((e, "source", 0.1 * e) for e in range(epochs))
+    return TrainingProgress(epochs_done=epochs, best_score=best, history=history)
 
 
 def save_in_child(directory, value: float, epochs: int, *, is_best: bool, die_before: int | None) -> int:
@@ -138,3 +139,18 @@ def test_an_old_checkpoint_without_the_best_flag_still_restores(tmp_path):
     assert TorchCheckpointer(tmp_path, {"model": restored_model}).restore().epochs_done == 1
     assert float(restored_model.weight.detach().flatten()[0]) == 4.0
     assert not (tmp_path / "best.pt").exists()
+
+
+def test_a_first_save_killed_at_any_point_never_blocks_the_resume(tmp_path):
+    # Before the checksum came first, a kill between the data and its checksum left the only
+    # checkpoint unusable, and every later run stopped with "no usable checkpoint".
+    operations = save_in_child(tmp_path / "clean", 1.0, 1, is_best=True, die_before=None)
+    for point in range(operations):
+        folder = tmp_path / f"killed_{point}"
+        save_in_child(folder, 1.0, 1, is_best=True, die_before=point)
+        assert_every_checkpoint_verifies(folder)
+        restored = TorchCheckpointer(folder, {"model": model(0.0)}).restore()
+        if restored is None:
+            assert not list(folder.glob("*.pt")), point
+        else:
+            assert restored.epochs_done == 1 and weight_of(folder / "best.pt") == 1.0, point
