@@ -243,13 +243,9 @@ def test_demo_adapts_the_direct_transfer_model_and_prints_the_gain(tiny_data, tm
 
 def tiny_pretrain_profile(folder):
     """A supervised profile sized for the tiny preset, for adaptation profiles to pre-train with."""
-    path = folder / "tiny_pretrain.toml"
-    path.write_text(
-        'method = "supervised"\n[input]\nheight = 64\nwidth = 32\n[model]\nbackbone = "resnet18"\nlast_stride = 2\n'
-        "[train]\ndomain = 'source'\nepochs = 1\niters_per_epoch = 2\nids_per_batch = 4\ninstances_per_id = 2\n"
-        "[eval]\ndomains = ['source']\n"
-    )
-    return path
+    from benchmarks.kill_resume import pretrain_profile
+
+    return pretrain_profile(folder)
 
 
 @pytest.mark.slow

@@ -8,20 +8,11 @@ import pytest
 
 from reidkit.adapters.data.market import read_market
 from reidkit.domain.errors import DatasetError
-
-SPLITS = ("bounding_box_train", "query", "bounding_box_test")
-
-
-def _layout(root: Path, files: dict[str, list[str]]) -> Path:
-    for split in SPLITS:
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for name in files.get(split, []):
-            (root / split / name).write_bytes(b"")  # the reader parses names only
-    return root
+from tests.market_folders import market_layout
 
 
 def _standard(root: Path) -> Path:
-    return _layout(
+    return market_layout(
         root,
         {
             "bounding_box_train": [
@@ -74,7 +65,7 @@ def test_camids_are_zero_based_records_sorted_and_tagged_with_the_domain(tmp_pat
 
 
 def test_only_the_file_name_is_parsed_not_the_folders_above_it(tmp_path: Path) -> None:
-    root = _layout(
+    root = market_layout(
         tmp_path / "exp_7_c2" / "run_3_c4",
         {
             "bounding_box_train": ["0002_c3s1_000001_00.jpg", "0005_c1s1_000001_00.jpg"],
@@ -89,7 +80,7 @@ def test_only_the_file_name_is_parsed_not_the_folders_above_it(tmp_path: Path) -
 
 
 def test_multi_digit_camera_ids_are_read_whole(tmp_path: Path) -> None:
-    root = _layout(
+    root = market_layout(
         tmp_path / "m",
         {
             "bounding_box_train": ["0002_c12s1_000451_00.jpg"],
@@ -133,7 +124,7 @@ def test_camera_zero_is_refused(tmp_path: Path) -> None:
 
 
 def test_split_with_only_junk_is_empty(tmp_path: Path) -> None:
-    root = _layout(
+    root = market_layout(
         tmp_path / "m",
         {
             "bounding_box_train": ["-1_c1s1_000001_00.jpg"],
@@ -146,7 +137,7 @@ def test_split_with_only_junk_is_empty(tmp_path: Path) -> None:
 
 
 def test_query_without_any_gallery_identity_is_refused(tmp_path: Path) -> None:
-    root = _layout(
+    root = market_layout(
         tmp_path / "m",
         {
             "bounding_box_train": ["0001_c1s1_000001_00.jpg"],

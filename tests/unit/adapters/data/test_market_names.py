@@ -13,21 +13,12 @@ from reidkit.adapters.data.market import queries_without_a_match, read_market
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import EmbeddedSet, FeatureMatrix
-
-SPLITS = ("bounding_box_train", "query", "bounding_box_test")
-
-
-def _layout(root: Path, files: dict[str, list[str]]) -> Path:
-    for split in SPLITS:
-        (root / split).mkdir(parents=True, exist_ok=True)
-        for name in files.get(split, []):
-            (root / split / name).write_bytes(b"")  # the reader parses names only
-    return root
+from tests.market_folders import market_layout
 
 
 @pytest.mark.parametrize("name", ["0001_001.jpg", "0001.jpg", "0001_s1_000001.png"])
 def test_a_custom_dataset_without_camera_ids_names_the_file_and_why(tmp_path: Path, name: str) -> None:
-    root = _layout(tmp_path / "mine", {"bounding_box_train": [name], "query": [], "bounding_box_test": []})
+    root = market_layout(tmp_path / "mine", {"bounding_box_train": [name], "query": [], "bounding_box_test": []})
     with pytest.raises(DatasetError) as error:
         read_market(root)
     message = str(error.value)
@@ -36,13 +27,13 @@ def test_a_custom_dataset_without_camera_ids_names_the_file_and_why(tmp_path: Pa
 
 
 def test_an_empty_split_folder_is_named(tmp_path: Path) -> None:
-    root = _layout(tmp_path / "m", {"bounding_box_train": ["0001_c1s1_000001_00.jpg"], "query": []})
+    root = market_layout(tmp_path / "m", {"bounding_box_train": ["0001_c1s1_000001_00.jpg"], "query": []})
     with pytest.raises(DatasetError, match=r"query holds no usable images"):
         read_market(root)
 
 
 def test_a_split_of_non_images_only_is_empty(tmp_path: Path) -> None:
-    root = _layout(
+    root = market_layout(
         tmp_path / "m", {"bounding_box_train": ["readme.txt", "Thumbs.db", ".0001_c1s1_000001_00.jpg"]}
     )
     with pytest.raises(DatasetError, match=r"bounding_box_train holds no usable images"):
@@ -53,7 +44,7 @@ def test_queries_the_gallery_cannot_match_are_read_warned_and_counted_apart(tmp_
     # 0003 is not in the gallery; 0004's only gallery image is from the query's own camera.
     query = ["0002_c1s1_000001_00.jpg", "0003_c1s1_000001_00.jpg", "0004_c2s1_000001_00.jpg"]
     gallery = ["0002_c2s1_000002_00.jpg", "0004_c2s1_000002_00.jpg", "0000_c1s1_000003_00.jpg"]
-    root = _layout(tmp_path / "m", {"bounding_box_train": ["0001_c1s1_000001_00.jpg"], "query": query, "bounding_box_test": gallery})
+    root = market_layout(tmp_path / "m", {"bounding_box_train": ["0001_c1s1_000001_00.jpg"], "query": query, "bounding_box_test": gallery})
     with capture_logs() as logs:
         dataset = read_market(root)
     assert len(dataset.query) == 3
@@ -72,7 +63,7 @@ def test_queries_the_gallery_cannot_match_are_read_warned_and_counted_apart(tmp_
 
 
 def test_a_folder_that_matches_every_query_logs_nothing(tmp_path: Path) -> None:
-    root = _layout(
+    root = market_layout(
         tmp_path / "m",
         {
             "bounding_box_train": ["0001_c1s1_000001_00.jpg"],
