@@ -11,7 +11,11 @@ Rows per seed (each an ordinary reidkit run under --root, reused when already fi
                          direct-transfer model, USL profiles from the generic backbone)
 
 Prints a markdown table of target mAP / rank-1 (mean ± standard deviation over seeds, from the
-last evaluation of each run) and writes every number to --json.
+last evaluation of each run) and writes every number to --json. MMT's second student starts from
+the direct-transfer model of seed + 1 (trained here when missing). ``--set KEY=VALUE`` goes to every
+run (the README's figures used ``runtime.threads=1 train.amp=on train.amp_dtype=bf16``, two
+invocations side by side on two cores); a run's wall time is kept beside it in ``took.json`` so a
+later invocation that only collects still reports it.
 
     .venv/bin/python benchmarks/adapt_results.py --seeds 0 1 2
 """
@@ -27,8 +31,8 @@ import time
 from pathlib import Path
 
 PROFILES = [
-    "strong_baseline_usl", "cluster_contrast_usl", "spcl_usl",
-    "strong_baseline_uda", "uda_tp", "cluster_contrast_uda", "spcl_uda",
+    "strong_baseline_usl", "cluster_contrast_usl", "spcl_usl", "mmt_usl",
+    "strong_baseline_uda", "uda_tp", "cluster_contrast_uda", "spcl_uda", "mmt_uda",
 ]  # fmt: skip
 REIDKIT = str(Path(sys.executable).with_name("reidkit"))
 
@@ -37,7 +41,11 @@ def last_target(run_dir: Path) -> dict | None:
     path = run_dir / "metrics.json"
     if not path.is_file():
         return None
-    entries = [e for e in json.loads(path.read_text())["evaluations"] if e["domain"] == "target"]
+    entries = [
+        e
+        for e in json.loads(path.read_text())["evaluations"]
+        if e["domain"] == "target"
+    ]
     return entries[-1] if entries else None
 
 
@@ -46,25 +54,41 @@ def finished(run_dir: Path, epochs: int) -> bool:
     return entry is not None and entry["epoch"] == epochs
 
 
-def run(args: list[str], log: Path) -> float:
+def run(args: list[str], log: Path, run_dir: Path, overrides: list[str]) -> float:
     started = time.perf_counter()
     log.parent.mkdir(parents=True, exist_ok=True)
+    extra = [item for value in overrides for item in ("--set", value)]
     with log.open("w") as out:
-        code = subprocess.call([REIDKIT, *args], stdout=out, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            [REIDKIT, *args, *extra, "--work-dir", str(run_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     if code != 0:
-        raise SystemExit(f"reidkit {' '.join(args)} failed with exit code {code}; see {log}")
-    return time.perf_counter() - started
+        raise SystemExit(
+            f"reidkit {' '.join(args)} failed with exit code {code}; see {log}"
+        )
+    took = time.perf_counter() - started
+    (run_dir / "took.json").write_text(json.dumps({"seconds": took}))
+    return took
+
+
+def took_before(run_dir: Path) -> float | None:
+    path = run_dir / "took.json"
+    return json.loads(path.read_text())["seconds"] if path.is_file() else None
+
+
+def load_profile(name: str):  # noqa: ANN201 - imported lazily so --help stays instant
+    from reidkit.entrypoints.settings import load_profile as load
+
+    return load(name)
 
 
 def profile_epochs(name: str) -> int:
-    from reidkit.entrypoints.settings import load_profile
-
     return load_profile(name).train.epochs
 
 
 def load_profile_start(name: str) -> str:
-    from reidkit.entrypoints.settings import load_profile
-
     return load_profile(name).adapt.start_from
 
 
@@ -72,7 +96,10 @@ def untrained(seed: int) -> dict:
     from reidkit.entrypoints.containers import build_app
     from reidkit.entrypoints.settings import load_profile
 
-    with build_app(load_profile("demo", [f"seed={seed}", "eval.domains=['target']"]), work_dir="/tmp/reidkit-untrained") as app:
+    with build_app(
+        load_profile("demo", [f"seed={seed}", "eval.domains=['target']"]),
+        work_dir="/tmp/reidkit-untrained",
+    ) as app:
         metrics = app.method.evaluations()["target"].run()
     return {"mAP": metrics.mAP, "cmc": list(metrics.cmc)}
 
@@ -83,63 +110,131 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=PROFILES)
     parser.add_argument("--root", default="runs/results")
     parser.add_argument("--json", default="runs/results/results.json")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
+    )
+    parser.add_argument(
+        "--collect", action="store_true", help="run nothing; tabulate the finished runs"
+    )
+    parser.add_argument("--no-oracle", action="store_true")
     args = parser.parse_args()
     root = Path(args.root)
     results: dict[str, dict[int, dict]] = {}
     seconds: dict[str, list[float]] = {}
 
-    def record(row: str, seed: int, entry: dict | None, took: float | None = None) -> None:
+    def record(
+        row: str, seed: int, run_dir: Path | None, entry: dict | None = None
+    ) -> None:
+        entry = entry if entry is not None else last_target(run_dir)
         if entry is None:
+            if args.collect:
+                return
             raise SystemExit(f"{row} (seed {seed}) has no target evaluation")
-        results.setdefault(row, {})[seed] = {"mAP": entry["mAP"], "rank1": entry["cmc"][0]}
+        results.setdefault(row, {})[seed] = {
+            "mAP": entry["mAP"],
+            "rank1": entry["cmc"][0],
+        }
+        took = took_before(run_dir) if run_dir is not None else None
         if took is not None:
             seconds.setdefault(row, []).append(took)
-        print(f"seed {seed} {row:<22} mAP {100 * entry['mAP']:6.2f}  R1 {100 * entry['cmc'][0]:6.2f}", flush=True)
+        print(
+            f"seed {seed} {row:<22} mAP {100 * entry['mAP']:6.2f}  R1 {100 * entry['cmc'][0]:6.2f}",
+            flush=True,
+        )
+
+    def ensure(command: list[str], run_dir: Path, epochs: int) -> None:
+        if not args.collect and not finished(run_dir, epochs):
+            run(
+                command,
+                run_dir.with_name(f"{run_dir.name}.log"),
+                run_dir,
+                args.overrides,
+            )
 
     demo_epochs = profile_epochs("demo")
     generic = root / "generic_backbone"
-    took = None
-    if not finished(generic, profile_epochs("generic_backbone")):
-        took = run(
-            ["train", "--profile", "generic_backbone", "--set", "eval.domains=['aux','target']", "--work-dir", str(generic)],
-            root / "generic_backbone.log",
-        )
-    from reidkit.adapters.models.heads import export_trunk
+    generic_epochs = profile_epochs("generic_backbone")
 
-    backbone = export_trunk(generic / "checkpoints" / "best.pt", generic / "backbone.pt")
+    def generic_backbone() -> Path:
+        ensure(
+            [
+                "train",
+                "--profile",
+                "generic_backbone",
+                "--set",
+                "eval.domains=['aux','target']",
+            ],
+            generic,
+            generic_epochs,
+        )
+        from reidkit.adapters.models.heads import export_trunk
+
+        return export_trunk(
+            generic / "checkpoints" / "best.pt", generic / "backbone.pt"
+        )
+
+    def direct_transfer(seed: int) -> Path:
+        run_dir = root / f"seed{seed}" / "direct_transfer"
+        ensure(
+            ["train", "--profile", "demo", "--set", f"seed={seed}"],
+            run_dir,
+            demo_epochs,
+        )
+        return run_dir
+
     for seed in args.seeds:
         base = root / f"seed{seed}"
-        record("untrained encoder", seed, untrained(seed))
-        record("generic backbone", seed, last_target(generic), took if seed == args.seeds[0] else None)
-        pretrain = base / "direct_transfer"
-        took = None
-        if not finished(pretrain, demo_epochs):
-            took = run(["train", "--profile", "demo", "--set", f"seed={seed}", "--work-dir", str(pretrain)], base / "direct_transfer.log")
-        record("direct transfer", seed, last_target(pretrain), took)
+        record("untrained encoder", seed, None, untrained(seed))
+        if finished(generic, generic_epochs) or any(
+            load_profile_start(n) == "pretrained" for n in args.profiles
+        ):
+            record("generic backbone", seed, generic_backbone().parent)
+        pretrain = direct_transfer(seed)
+        record("direct transfer", seed, pretrain)
         source_model = pretrain / "checkpoints" / "best.pt"
         for name in args.profiles:
-            run_dir = base / name
-            took = None
-            if not finished(run_dir, profile_epochs(name)):
-                start = load_profile_start(name)
-                extra = {
-                    "source_model": ["--set", f"adapt.source_model='{source_model}'"],
-                    "pretrained": ["--set", f"model.pretrained='{backbone}'"],
-                }.get(start, [])
-                took = run(["adapt", "--profile", name, "--set", f"seed={seed}", *extra, "--work-dir", str(run_dir)], base / f"{name}.log")
-            record(name, seed, last_target(run_dir), took)
-        oracle = base / "oracle"
-        took = None
-        if not finished(oracle, demo_epochs):
-            took = run(
-                ["train", "--profile", "demo", "--set", f"seed={seed}", "--set", "train.domain='target'",
-                 "--set", "eval.domains=['target']", "--work-dir", str(oracle)],
-                base / "oracle.log",
-            )  # fmt: skip
-        record("oracle (target labels)", seed, last_target(oracle), took)
+            start = {
+                "source_model": lambda: [
+                    "--set",
+                    f"adapt.source_model='{source_model}'",
+                ],
+                "pretrained": lambda: [
+                    "--set",
+                    f"model.pretrained='{generic_backbone()}'",
+                ],
+            }.get(load_profile_start(name), list)()
+            if load_profile(name).mean_teach.peer_start == "second_pretraining":
+                peer = direct_transfer(seed + 1) / "checkpoints" / "best.pt"
+                start += ["--set", f"mean_teach.peer_source_model='{peer}'"]
+            ensure(
+                ["adapt", "--profile", name, "--set", f"seed={seed}", *start],
+                base / name,
+                profile_epochs(name),
+            )
+            record(name, seed, base / name)
+        if not args.no_oracle:
+            oracle = base / "oracle"
+            ensure(
+                [
+                    "train",
+                    "--profile",
+                    "demo",
+                    "--set",
+                    f"seed={seed}",
+                    "--set",
+                    "train.domain='target'",
+                    "--set",
+                    "eval.domains=['target']",
+                ],
+                oracle,
+                demo_epochs,
+            )
+            record("oracle (target labels)", seed, oracle)
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"results": results, "seconds": seconds}, indent=2))
+    Path(args.json).write_text(
+        json.dumps({"results": results, "seconds": seconds}, indent=2)
+    )
     print(f"\n| demo target, {len(args.seeds)} seeds | mAP | rank-1 | run time |")
     print("|---|---|---|---|")
     for row, per_seed in results.items():
