@@ -41,11 +41,7 @@ def last_target(run_dir: Path) -> dict | None:
     path = run_dir / "metrics.json"
     if not path.is_file():
         return None
-    entries = [
-        e
-        for e in json.loads(path.read_text())["evaluations"]
-        if e["domain"] == "target"
-    ]
+    entries = [e for e in json.loads(path.read_text())["evaluations"] if e["domain"] == "target"]
     return entries[-1] if entries else None
 
 
@@ -65,9 +61,7 @@ def run(args: list[str], log: Path, run_dir: Path, overrides: list[str]) -> floa
             stderr=subprocess.STDOUT,
         )
     if code != 0:
-        raise SystemExit(
-            f"reidkit {' '.join(args)} failed with exit code {code}; see {log}"
-        )
+        raise SystemExit(f"reidkit {' '.join(args)} failed with exit code {code}; see {log}")
     took = time.perf_counter() - started
     (run_dir / "took.json").write_text(json.dumps({"seconds": took}))
     return took
@@ -78,7 +72,7 @@ def took_before(run_dir: Path) -> float | None:
     return json.loads(path.read_text())["seconds"] if path.is_file() else None
 
 
-def load_profile(name: str):  # noqa: ANN201 - imported lazily so --help stays instant
+def load_profile(name: str):  # imported lazily so --help stays instant
     from reidkit.entrypoints.settings import load_profile as load
 
     return load(name)
@@ -110,21 +104,15 @@ def main() -> None:
     parser.add_argument("--profiles", nargs="+", default=PROFILES)
     parser.add_argument("--root", default="runs/results")
     parser.add_argument("--json", default="runs/results/results.json")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE"
-    )
-    parser.add_argument(
-        "--collect", action="store_true", help="run nothing; tabulate the finished runs"
-    )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--collect", action="store_true", help="run nothing; tabulate the finished runs")
     parser.add_argument("--no-oracle", action="store_true")
     args = parser.parse_args()
     root = Path(args.root)
     results: dict[str, dict[int, dict]] = {}
     seconds: dict[str, list[float]] = {}
 
-    def record(
-        row: str, seed: int, run_dir: Path | None, entry: dict | None = None
-    ) -> None:
+    def record(row: str, seed: int, run_dir: Path | None, entry: dict | None = None) -> None:
         entry = entry if entry is not None else last_target(run_dir)
         if entry is None:
             if args.collect:
@@ -169,9 +157,7 @@ def main() -> None:
         )
         from reidkit.adapters.models.heads import export_trunk
 
-        return export_trunk(
-            generic / "checkpoints" / "best.pt", generic / "backbone.pt"
-        )
+        return export_trunk(generic / "checkpoints" / "best.pt", generic / "backbone.pt")
 
     def direct_transfer(seed: int) -> Path:
         run_dir = root / f"seed{seed}" / "direct_transfer"
@@ -185,24 +171,18 @@ def main() -> None:
     for seed in args.seeds:
         base = root / f"seed{seed}"
         record("untrained encoder", seed, None, untrained(seed))
-        if finished(generic, generic_epochs) or any(
-            load_profile_start(n) == "pretrained" for n in args.profiles
-        ):
+        if finished(generic, generic_epochs) or any(load_profile_start(n) == "pretrained" for n in args.profiles):
             record("generic backbone", seed, generic_backbone().parent)
         pretrain = direct_transfer(seed)
         record("direct transfer", seed, pretrain)
         source_model = pretrain / "checkpoints" / "best.pt"
         for name in args.profiles:
-            start = {
-                "source_model": lambda: [
-                    "--set",
-                    f"adapt.source_model='{source_model}'",
-                ],
-                "pretrained": lambda: [
-                    "--set",
-                    f"model.pretrained='{generic_backbone()}'",
-                ],
-            }.get(load_profile_start(name), list)()
+            kind = load_profile_start(name)
+            start = []
+            if kind == "source_model":
+                start = ["--set", f"adapt.source_model='{source_model}'"]
+            elif kind == "pretrained":
+                start = ["--set", f"model.pretrained='{generic_backbone()}'"]
             if load_profile(name).mean_teach.peer_start == "second_pretraining":
                 peer = direct_transfer(seed + 1) / "checkpoints" / "best.pt"
                 start += ["--set", f"mean_teach.peer_source_model='{peer}'"]
@@ -232,9 +212,7 @@ def main() -> None:
             record("oracle (target labels)", seed, oracle)
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(
-        json.dumps({"results": results, "seconds": seconds}, indent=2)
-    )
+    Path(args.json).write_text(json.dumps({"results": results, "seconds": seconds}, indent=2))
     print(f"\n| demo target, {len(args.seeds)} seeds | mAP | rank-1 | run time |")
     print("|---|---|---|---|")
     for row, per_seed in results.items():

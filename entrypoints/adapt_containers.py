@@ -8,6 +8,8 @@ its container plus a profile.
 
 from __future__ import annotations
 
+import operator
+
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -230,6 +232,7 @@ def pseudo_batches_provider(config: Any, core: Any, records: Any, transform: Any
         num_workers=config.input.num_workers,
         rank=providers.Callable(rank_of, core.processes),
         world_size=providers.Callable(world_size_of, core.processes),
+        singletons_once=providers.Callable(operator.eq, config.train.singletons, "once"),
     )
 
 

@@ -150,6 +150,9 @@ class TrainSettings:
     instances_per_id: int = field(default=4, validator=v.ge(1))
     iters_per_epoch: int = field(default=0, validator=v.ge(0))  # 0 = each image about once
     eval_every: int = field(default=0, validator=v.ge(0))  # 0 = after the last epoch only
+    # a pseudo label with one image (SpCL's un-clustered instance): k = K augmented copies in its
+    # batch, as any identity with fewer than K images; once = one image, batches of P x K images (SpCL)
+    singletons: Literal["k", "once"] = "k"
     amp: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA, off on CPU
     # autocast dtype when amp is on: auto = fp16 (with a grad scaler) on CUDA, bf16 on CPU;
     # bf16 needs no scaler but an Ampere or newer GPU; fp16 is CUDA only

@@ -21,7 +21,8 @@ class PseudoLabelledBatches:
     """P x K batches over ``records`` with this epoch's pseudo labels: a ``BatchSource`` that is
     also a ``LabelConsumer`` (``reset`` rebuilds the dataset labels and the sampler). Outliers (-1)
     are never sampled; an epoch is exactly ``num_batches`` batches whatever the cluster count; a
-    cluster's K images are drawn across its cameras (camera-aware, as the peers' sampler).
+    cluster's K images are drawn across its cameras (camera-aware, as the peers' sampler); with
+    ``singletons_once`` an un-clustered instance is drawn once, not K times (see ``IdentitySampler``).
     Every item carries ``domain`` (for domain-specific BN). Under data parallelism each rank gets
     its share of every step's identities (see ``IdentitySampler``)."""
 
@@ -38,6 +39,7 @@ class PseudoLabelledBatches:
         domain: int = TARGET_DOMAIN,
         rank: int = 0,
         world_size: int = 1,
+        singletons_once: bool = False,
     ) -> None:
         if num_batches < 1:
             raise ValueError(f"num_batches must be >= 1 (iterations per epoch), got {num_batches}")
@@ -52,6 +54,7 @@ class PseudoLabelledBatches:
         self.num_workers = num_workers
         self.domain = domain
         self.rank, self.world_size = rank, world_size
+        self.singletons_once = singletons_once
         self._source: LoaderBatchSource | None = None
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
@@ -74,6 +77,7 @@ class PseudoLabelledBatches:
             camids=[r.camid for r in self.records],
             rank=self.rank,
             world_size=self.world_size,
+            singletons_once=self.singletons_once,
         )
         self._source = LoaderBatchSource(
             dataset, sampler, sampler.batch_size, seed=self.seed, num_workers=self.num_workers, rank=self.rank

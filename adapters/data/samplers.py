@@ -24,6 +24,13 @@ class IdentitySampler(Sampler[int]):
     many different cameras as the identity has. Pseudo-label clusters are camera-biased; drawing
     their positives across cameras is what makes training on them learn cross-camera identity.
 
+    With ``singletons_once`` a label with a single image (SpCL's un-clustered instance) is drawn once
+    instead of K times: the epoch is the clusters' K-chunks and the singletons' single images,
+    shuffled together pass after pass and cut into batches of P x K images, as the peers'
+    RandomMultipleGallerySampler composes them. K copies of every singleton would make most of a
+    batch instance terms (three quarters of it on the demo target's first SpCL labels), which
+    pushes each instance away from its own identity's cluster until the clusters fall apart.
+
     Under data parallelism (``world_size`` > 1) every rank draws the same global step of
     ``world_size`` x P identities from the same generator and keeps its own P of them: the ranks'
     batches are disjoint, their union is what one process with ``world_size`` x P identities per
@@ -41,6 +48,7 @@ class IdentitySampler(Sampler[int]):
         camids: Sequence[int] | None = None,
         rank: int = 0,
         world_size: int = 1,
+        singletons_once: bool = False,
     ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
@@ -63,6 +71,7 @@ class IdentitySampler(Sampler[int]):
         self.ids_per_batch = ids_per_batch
         self.seed = int(seed)
         self.rank, self.world_size = int(rank), int(world_size)
+        self.singletons_once = bool(singletons_once)
         # Torchreid's epoch size: each identity contributes max(n, K) // K chunks of K.
         chunks = sum(max(len(group), instances_per_id) // instances_per_id for group in self._groups)
         global_ids = ids_per_batch * world_size
@@ -92,7 +101,11 @@ class IdentitySampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self._epoch])
         global_ids = self.ids_per_batch * self.world_size
-        order = _epoch_order(rng, self._groups, global_ids, self.instances_per_id, self.num_batches, self._camids)
+        if self.singletons_once:
+            global_images = self.batch_size * self.world_size
+            order = _chunk_order(rng, self._groups, self.instances_per_id, global_images, self.num_batches, self._camids)
+        else:
+            order = _epoch_order(rng, self._groups, global_ids, self.instances_per_id, self.num_batches, self._camids)
         if self.world_size == 1:
             return iter(order)
         steps = np.asarray(order, dtype=np.int64).reshape(self.num_batches, self.world_size, self.batch_size)
@@ -130,6 +143,25 @@ def _epoch_order(
         for identity in chosen:
             order.extend(int(i) for i in pools[identity].pop())
     return order
+
+
+def _chunk_order(
+    rng: np.random.Generator,
+    groups: tuple[np.ndarray, ...],
+    k: int,
+    batch_images: int,
+    num_batches: int,
+    camids: np.ndarray | None = None,
+) -> list[int]:
+    """Every group's K-chunks (a single-image group: that image alone), shuffled together, pass
+    after pass until ``num_batches`` batches of ``batch_images`` are filled."""
+    total = num_batches * batch_images
+    order: list[int] = []
+    while len(order) < total:
+        chunks = [chunk for group in groups for chunk in (_deal(rng, group, k, camids) if len(group) > 1 else [group])]
+        for position in rng.permutation(len(chunks)):
+            order.extend(int(i) for i in chunks[position])
+    return order[:total]
 
 
 def _deal(rng: np.random.Generator, group: np.ndarray, k: int, camids: np.ndarray | None = None) -> list[np.ndarray]:

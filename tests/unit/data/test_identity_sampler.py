@@ -136,3 +136,46 @@ def test_camera_aware_chunks_spread_over_the_identitys_cameras():
 def test_camera_ids_must_match_the_labels():
     with pytest.raises(ValueError, match="3 camera ids for 4 labels"):
         IdentitySampler([0, 0, 1, 1], instances_per_id=2, ids_per_batch=2, seed=0, camids=[0, 1, 2])
+
+
+# SpCL-style labels: three clusters and ten un-clustered instances (each its own label).
+CLUSTERED = [0] * 6 + [1] * 5 + [2] * 9 + list(range(3, 13))
+
+
+def test_singletons_once_draws_each_unclustered_instance_once_per_pass() -> None:
+    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=3, num_batches=4, singletons_once=True)
+    order = list(sampler)
+    assert len(order) == len(sampler) == 4 * 16
+    # One pass is 2 + 2 + 3 chunks of 4 plus 10 single images = 38 indices.
+    first_pass = Counter(order[:38])
+    assert all(first_pass[i] == 1 for i in range(20, 30))
+    assert set(first_pass) == set(range(30))
+
+
+def test_singletons_once_keeps_clusters_in_chunks_of_k() -> None:
+    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=1, num_batches=2, singletons_once=True)
+    order = list(sampler)
+    label_runs = [CLUSTERED[i] for i in order[:38]]
+    clustered_positions = [p for p, label in enumerate(label_runs) if label < 3]
+    # cluster images come in runs of K=4 of one label
+    runs = [label_runs[p : p + 4] for p in clustered_positions[::4]]
+    assert all(len(set(run)) == 1 for run in runs)
+
+
+def test_without_singletons_once_a_singleton_fills_k_slots() -> None:
+    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=0, num_batches=20)
+    counts = Counter(CLUSTERED[i] for i in sampler)
+    singleton_share = sum(n for label, n in counts.items() if label >= 3) / sum(counts.values())
+    once = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=0, num_batches=20, singletons_once=True)
+    counts_once = Counter(CLUSTERED[i] for i in once)
+    share_once = sum(n for label, n in counts_once.items() if label >= 3) / sum(counts_once.values())
+    assert singleton_share > 0.6  # 10 of 17 chunks are singletons x 4
+    assert share_once < 0.35  # 10 of 38 images
+
+
+def test_singletons_once_under_data_parallelism_splits_one_global_order() -> None:
+    single = list(IdentitySampler(CLUSTERED, 4, 4, seed=2, num_batches=3, singletons_once=True))
+    ranks = [list(IdentitySampler(CLUSTERED, 4, 2, seed=2, num_batches=3, singletons_once=True, rank=r, world_size=2)) for r in (0, 1)]
+    for step in range(3):
+        merged = ranks[0][step * 8 : step * 8 + 8] + ranks[1][step * 8 : step * 8 + 8]
+        assert merged == single[step * 16 : step * 16 + 16]
