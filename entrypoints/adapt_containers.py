@@ -370,6 +370,7 @@ class SpclContainer(AdaptBase):
         AdaptBase.encoder,
         providers.Callable(train_records, AdaptBase.train_set),
         providers.Callable(source_records, AdaptBase.source_set),
+        refresh=AdaptBase.config.memory.refresh_instances,
     )
 
     batches = providers.Singleton(

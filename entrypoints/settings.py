@@ -210,6 +210,9 @@ class MemorySettings:
     momentum: float = field(default=0.2, validator=[v.ge(0.0), v.lt(1.0)])
     update_rule: Literal["mean", "hard"] = "mean"  # Cluster Contrast: every sample, or the hardest per cluster
     learn_temperature: bool = False  # Cluster Contrast's trainable-temperature variant
+    # SpCL: re-encode the memory's rows before each epoch's clustering (false = cluster the momentum
+    # rows, as the paper; see MemoryFeatures)
+    refresh_instances: bool = False
 
 
 @frozen(kw_only=True)

@@ -41,7 +41,13 @@ class MemoryFeatures:
     """SpCL clusters its hybrid memory's instance rows, which training keeps up to date; the
     encoder runs once, to fill an empty memory (target instances, plus source class centroids in
     UDA). A memory restored from a checkpoint is already full, so a resumed run never refills it
-    from the restored weights (upstream re-initialises it, silently changing the run)."""
+    from the restored weights (upstream re-initialises it, silently changing the run).
+
+    ``refresh=True`` refills the memory from the encoder at every epoch instead, so the clustering
+    sees clean eval-mode features of the current model rather than the momentum rows, which are
+    train-mode features of augmented images written at different points of the last epoch (some
+    not at all). On the demo target the momentum rows fragmented the labels within one epoch
+    (docs/adaptation.md); a resumed run refills at the same epoch boundary, so resume stays exact."""
 
     def __init__(
         self,
@@ -49,16 +55,19 @@ class MemoryFeatures:
         encoder: FeatureEncoder,
         target_records: Sequence[ImageRecord],
         source_records: Sequence[ImageRecord] = (),
+        *,
+        refresh: bool = False,
     ) -> None:
         if not target_records:
             raise ValueError("MemoryFeatures needs the unlabelled target training records")
+        self.refresh = refresh
         self.memory = memory
         self.encoder = encoder
         self.target_records = tuple(target_records)
         self.source_records = tuple(source_records)
 
     def collect(self) -> FeatureMatrix:
-        if not self.memory.initialized:
+        if self.refresh or not self.memory.initialized:
             target = self.encoder.encode(self.target_records).normalized()
             centroids = None
             if self.source_records:

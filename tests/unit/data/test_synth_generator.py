@@ -176,10 +176,13 @@ def test_specs_validate_in_their_constructors() -> None:
         SynthDomain("a/b")
 
 
-def test_presets_have_a_source_and_a_strongly_shifted_target() -> None:
+def test_presets_have_a_source_and_a_shifted_target() -> None:
+    # demo's target sits halfway: at the full gap the source model's target features were too weak
+    # for pseudo labels to improve on (docs/adaptation.md); tiny keeps the full gap
+    expected = {"tiny": 1.0, "demo": 0.5}
     for spec in PRESETS.values():
         gaps = {d.name: d.gap for d in spec.domains}
-        assert {k: gaps[k] for k in ("source", "target")} == {"source": 0.0, "target": 1.0}
+        assert {k: gaps[k] for k in ("source", "target")} == {"source": 0.0, "target": expected[spec.name]}
     # The generic backbone's domain: source-styled, last (so adding it changed no other image).
     assert [(d.name, d.gap) for d in PRESETS["demo"].domains][-1] == ("aux", 0.0)
     assert [d.name for d in PRESETS["tiny"].domains] == ["source", "target"]

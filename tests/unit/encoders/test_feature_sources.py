@@ -1,5 +1,6 @@
 """Feature sources: EncodedFeatures re-encodes (and normalises) the training images every call;
-MemoryFeatures fills an empty hybrid memory once from the encoder and then only reads it back."""
+MemoryFeatures fills an empty hybrid memory once from the encoder and then only reads it back
+(with ``refresh``, refills it every epoch)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,27 @@ def test_source_identities_with_a_gap_are_refused_and_the_memory_stays_empty():
     with pytest.raises(ValueError, match="contiguous"):
         MemoryFeatures(memory, encoder(), TARGET, records([0, 2, 2], "source")).collect()
     assert not memory.initialized
+
+
+def test_refresh_reencodes_every_epoch_and_overwrites_what_training_wrote():
+    fake, memory = encoder(), HybridMemory(DIM)
+    source = MemoryFeatures(memory, fake, TARGET, SOURCE, refresh=True)
+    source.collect()
+    memory.update(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.tensor([3 + 2]))
+    features = source.collect()
+    assert sorted(fake.calls) == sorted([len(TARGET), len(SOURCE)] * 2)
+    np.testing.assert_allclose(features.values, normalised(raw(TARGET)), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(memory.features[5].numpy(), normalised(raw(TARGET))[2], rtol=0, atol=1e-6)
+    assert memory.num_source_classes == 3
+
+
+def test_refresh_also_refills_a_restored_memory_from_the_encoder():
+    filled = HybridMemory(DIM)
+    MemoryFeatures(filled, encoder(), TARGET).collect()
+    filled.update(torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([4]))
+    restored = HybridMemory(DIM)
+    restored.load_state_dict(filled.state_dict())
+    fake = encoder()
+    features = MemoryFeatures(restored, fake, TARGET, refresh=True).collect()
+    assert fake.calls == [len(TARGET)]
+    np.testing.assert_allclose(features.values, normalised(raw(TARGET)), rtol=0, atol=1e-6)
