@@ -35,6 +35,14 @@ def autocast_dtype(device: torch.device, amp: bool | str) -> torch.dtype | None:
     return AMP_DTYPES[amp]
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where bf16 autocast
+    runs ResNet training about twice as fast as float32; elsewhere it is emulated and slower."""
+    cpu = torch.cpu
+    checks = (getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None))
+    return any(check is not None and check() for check in checks)
+
+
 class Precision:
     def __init__(self, device: torch.device, amp: bool | str) -> None:
         self.device = torch.device(device)
