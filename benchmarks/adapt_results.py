@@ -213,16 +213,16 @@ def main() -> None:
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"results": results, "seconds": seconds}, indent=2))
-    print(f"\n| demo target, {len(args.seeds)} seeds | mAP | rank-1 | run time |")
-    print("|---|---|---|---|")
+    print("\n| demo target | seeds | mAP | rank-1 | run time |")
+    print("|---|---|---|---|---|")
     for row, per_seed in results.items():
         cells = []
         for key in ("mAP", "rank1"):
             values = [100 * v[key] for v in per_seed.values()]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.1f} ± {spread:.1f}")
+            spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.1f}{spread}")
         took = f"{statistics.mean(seconds[row]):.0f} s" if row in seconds else "-"
-        print(f"| {row} | {cells[0]} | {cells[1]} | {took} |")
+        print(f"| {row} | {len(per_seed)} | {cells[0]} | {cells[1]} | {took} |")
 
 
 if __name__ == "__main__":
