@@ -171,7 +171,9 @@ def main() -> None:
     for seed in args.seeds:
         base = root / f"seed{seed}"
         record("untrained encoder", seed, None, untrained(seed))
-        if finished(generic, generic_epochs) or any(load_profile_start(n) == "pretrained" for n in args.profiles):
+        if finished(generic, generic_epochs) or (
+            not args.collect and any(load_profile_start(n) == "pretrained" for n in args.profiles)
+        ):
             record("generic backbone", seed, generic_backbone().parent)
         pretrain = direct_transfer(seed)
         record("direct transfer", seed, pretrain)
@@ -181,7 +183,7 @@ def main() -> None:
             start = []
             if kind == "source_model":
                 start = ["--set", f"adapt.source_model='{source_model}'"]
-            elif kind == "pretrained":
+            elif kind == "pretrained" and not args.collect:
                 start = ["--set", f"model.pretrained='{generic_backbone()}'"]
             if load_profile(name).mean_teach.peer_start == "second_pretraining":
                 peer = direct_transfer(seed + 1) / "checkpoints" / "best.pt"
