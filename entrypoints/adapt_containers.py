@@ -9,7 +9,6 @@ its container plus a profile.
 from __future__ import annotations
 
 import operator
-
 from typing import Any
 
 from dependency_injector import containers, providers

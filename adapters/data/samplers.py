@@ -27,9 +27,8 @@ class IdentitySampler(Sampler[int]):
     With ``singletons_once`` a label with a single image (SpCL's un-clustered instance) is drawn once
     instead of K times: the epoch is the clusters' K-chunks and the singletons' single images,
     shuffled together pass after pass and cut into batches of P x K images, as the peers'
-    RandomMultipleGallerySampler composes them. K copies of every singleton would make most of a
-    batch instance terms (three quarters of it on the demo target's first SpCL labels), which
-    pushes each instance away from its own identity's cluster until the clusters fall apart.
+    RandomMultipleGallerySampler composes them. K copies of every singleton made three quarters of
+    a batch instance terms on the demo target's first SpCL labels.
 
     Under data parallelism (``world_size`` > 1) every rank draws the same global step of
     ``world_size`` x P identities from the same generator and keeps its own P of them: the ranks'

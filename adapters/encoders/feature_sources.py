@@ -45,8 +45,8 @@ class MemoryFeatures:
 
     ``refresh=True`` refills the memory from the encoder at every epoch instead, so the clustering
     sees clean eval-mode features of the current model rather than the momentum rows, which are
-    train-mode features of augmented images written at different points of the last epoch (some
-    not at all). On the demo target the momentum rows fragmented the labels within one epoch
+    train-mode features of augmented images written at different points of the last epoch by a
+    changing model. On the demo target the momentum rows fragmented the labels within one epoch
     (docs/adaptation.md); a resumed run refills at the same epoch boundary, so resume stays exact."""
 
     def __init__(
