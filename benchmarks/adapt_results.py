@@ -23,6 +23,7 @@ later invocation that only collects still reports it.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -72,28 +73,16 @@ def took_before(run_dir: Path) -> float | None:
     return json.loads(path.read_text())["seconds"] if path.is_file() else None
 
 
-def load_profile(name: str):  # imported lazily so --help stays instant
+def load_profile(name: str, overrides: list[str] | None = None):  # imported lazily so --help stays instant
     from reidkit.entrypoints.settings import load_profile as load
 
-    return load(name)
-
-
-def profile_epochs(name: str) -> int:
-    return load_profile(name).train.epochs
-
-
-def load_profile_start(name: str) -> str:
-    return load_profile(name).adapt.start_from
+    return load(name, overrides or [])
 
 
 def untrained(seed: int) -> dict:
     from reidkit.entrypoints.containers import build_app
-    from reidkit.entrypoints.settings import load_profile
 
-    with build_app(
-        load_profile("demo", [f"seed={seed}", "eval.domains=['target']"]),
-        work_dir="/tmp/reidkit-untrained",
-    ) as app:
+    with build_app(load_profile("demo", [f"seed={seed}", "eval.domains=['target']"]), work_dir="/tmp/reidkit-untrained") as app:
         metrics = app.method.evaluations()["target"].run()
     return {"mAP": metrics.mAP, "cmc": list(metrics.cmc)}
 
@@ -139,78 +128,47 @@ def main() -> None:
                 args.overrides,
             )
 
-    demo_epochs = profile_epochs("demo")
+    profiles = {name: load_profile(name) for name in args.profiles}
+    demo_epochs = load_profile("demo").train.epochs
     generic = root / "generic_backbone"
-    generic_epochs = profile_epochs("generic_backbone")
+    generic_epochs = load_profile("generic_backbone").train.epochs
+    needs_generic = not args.collect and any(p.adapt.start_from == "pretrained" for p in profiles.values())
 
+    @functools.cache
     def generic_backbone() -> Path:
-        ensure(
-            [
-                "train",
-                "--profile",
-                "generic_backbone",
-                "--set",
-                "eval.domains=['aux','target']",
-            ],
-            generic,
-            generic_epochs,
-        )
+        ensure(["train", "--profile", "generic_backbone", "--set", "eval.domains=['aux','target']"], generic, generic_epochs)
         from reidkit.adapters.models.heads import export_trunk
 
         return export_trunk(generic / "checkpoints" / "best.pt", generic / "backbone.pt")
 
     def direct_transfer(seed: int) -> Path:
         run_dir = root / f"seed{seed}" / "direct_transfer"
-        ensure(
-            ["train", "--profile", "demo", "--set", f"seed={seed}"],
-            run_dir,
-            demo_epochs,
-        )
+        ensure(["train", "--profile", "demo", "--set", f"seed={seed}"], run_dir, demo_epochs)
         return run_dir
 
     for seed in args.seeds:
         base = root / f"seed{seed}"
         record("untrained encoder", seed, None, untrained(seed))
-        if finished(generic, generic_epochs) or (
-            not args.collect and any(load_profile_start(n) == "pretrained" for n in args.profiles)
-        ):
-            record("generic backbone", seed, generic_backbone().parent)
+        if seed == args.seeds[0] and (needs_generic or finished(generic, generic_epochs)):
+            record("generic backbone", seed, generic_backbone().parent)  # one run, shared by every seed
         pretrain = direct_transfer(seed)
         record("direct transfer", seed, pretrain)
         source_model = pretrain / "checkpoints" / "best.pt"
-        for name in args.profiles:
-            kind = load_profile_start(name)
+        for name, profile in profiles.items():
             start = []
-            if kind == "source_model":
+            if profile.adapt.start_from == "source_model":
                 start = ["--set", f"adapt.source_model='{source_model}'"]
-            elif kind == "pretrained" and not args.collect:
+            elif profile.adapt.start_from == "pretrained" and not args.collect:
                 start = ["--set", f"model.pretrained='{generic_backbone()}'"]
-            if load_profile(name).mean_teach.peer_start == "second_pretraining":
+            if profile.mean_teach.peer_start == "second_pretraining":
                 peer = direct_transfer(seed + 1) / "checkpoints" / "best.pt"
                 start += ["--set", f"mean_teach.peer_source_model='{peer}'"]
-            ensure(
-                ["adapt", "--profile", name, "--set", f"seed={seed}", *start],
-                base / name,
-                profile_epochs(name),
-            )
+            ensure(["adapt", "--profile", name, "--set", f"seed={seed}", *start], base / name, profile.train.epochs)
             record(name, seed, base / name)
         if not args.no_oracle:
             oracle = base / "oracle"
-            ensure(
-                [
-                    "train",
-                    "--profile",
-                    "demo",
-                    "--set",
-                    f"seed={seed}",
-                    "--set",
-                    "train.domain='target'",
-                    "--set",
-                    "eval.domains=['target']",
-                ],
-                oracle,
-                demo_epochs,
-            )
+            target_only = ["--set", "train.domain='target'", "--set", "eval.domains=['target']"]
+            ensure(["train", "--profile", "demo", "--set", f"seed={seed}", *target_only], oracle, demo_epochs)
             record("oracle (target labels)", seed, oracle)
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

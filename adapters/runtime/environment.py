@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 import socket
+from importlib import metadata
 from collections.abc import Mapping
 from typing import Any
 
