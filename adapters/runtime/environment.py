@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from importlib import metadata
 from collections.abc import Mapping
+from importlib import metadata
 from typing import Any
 
 import torch
