@@ -26,7 +26,7 @@ from reidkit.adapters.memory.cluster_memory import ClusterMemory
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.models.backbone import ReidNet, build_reid_model
 from reidkit.adapters.models.dsbn import convert_dsbn
-from reidkit.adapters.models.heads import ClassifierReset, load_source_model
+from reidkit.adapters.models.heads import ClassifierReset, SourceClassRows, load_source_model
 from reidkit.adapters.models.mean_teacher import mean_teacher_of
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.adapters.steps.mean_teach import MeanTeachStep
@@ -117,8 +117,20 @@ def source_records(dataset: ReidDataset | None) -> tuple:
     return dataset.train if dataset is not None else ()
 
 
-def joint_or_target(source: LoaderBatchSource | None, target: PseudoLabelledBatches) -> Any:
-    return JointBatches(source, target) if source is not None else target
+def joint_or_target(
+    source: LoaderBatchSource | None, target: PseudoLabelledBatches, target_label_offset: int = 0
+) -> Any:
+    if source is None:
+        return target
+    return JointBatches(source, target, target_label_offset=target_label_offset)
+
+
+def source_class_count(dataset: ReidDataset | None) -> int:
+    return len({r.pid for r in dataset.train}) if dataset is not None else 0
+
+
+def source_rows_or_none(encoder: Any, dataset: ReidDataset | None) -> SourceClassRows | None:
+    return SourceClassRows(encoder, dataset.train) if dataset is not None else None
 
 
 def source_batches(
@@ -286,6 +298,19 @@ class AdaptBase(containers.DeclarativeContainer):
     target_batches = pseudo_batches_provider(
         config, core, providers.Callable(train_records, train_set), core.train_transform
     )
+    # the labelled domain trained alongside the target (adapt.source_domain), None without one
+    source_domain_batches = providers.Singleton(
+        source_batches,
+        source_set,
+        core.train_transform,
+        instances_per_id=config.train.instances_per_id,
+        ids_per_batch=config.train.ids_per_batch,
+        num_batches=config.train.iters_per_epoch,
+        seed=providers.Callable(stream_seed, config.seed, "source-batches"),
+        num_workers=config.input.num_workers,
+        rank=providers.Callable(rank_of, core.processes),
+        world_size=providers.Callable(world_size_of, core.processes),
+    )
 
     scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(train_labels, train_set))
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
@@ -325,20 +350,37 @@ class ClusterBaselineContainer(AdaptBase):
         replicas=AdaptBase.core.replicas,
     )
 
+    source_rows = providers.Singleton(source_rows_or_none, AdaptBase.encoder, AdaptBase.source_set)
+
     consumers = providers.Callable(
         head_then_batches,
         providers.Singleton(
-            ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=AdaptBase.config.adapt.reset_optimizer
+            ClassifierReset,
+            AdaptBase.model,
+            optimizer,
+            reset_optimizer=AdaptBase.config.adapt.reset_optimizer,
+            source=source_rows,
         ),
         AdaptBase.target_batches,
         AdaptBase.config.loss.ce_weight,
     )
 
-    checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step))
+    # UDA with adapt.source_domain (OpenUnReID's strong baseline): source identities and target
+    # clusters in one label space, the source's first
+    batches = providers.Singleton(
+        joint_or_target,
+        AdaptBase.source_domain_batches,
+        AdaptBase.target_batches,
+        providers.Callable(source_class_count, AdaptBase.source_set),
+    )
+
+    checkpointer = checkpointer_provider(
+        AdaptBase.config, providers.Callable(stateful_only, step=step, source_rows=source_rows)
+    )
 
     use_case = cluster_adapt_provider(
         AdaptBase,
-        batches=AdaptBase.target_batches,
+        batches=batches,
         step=step,
         checkpointer=checkpointer,
         features=AdaptBase.cluster_features,
@@ -372,22 +414,7 @@ class SpclContainer(AdaptBase):
         refresh=AdaptBase.config.memory.refresh_instances,
     )
 
-    batches = providers.Singleton(
-        joint_or_target,
-        providers.Singleton(
-            source_batches,
-            AdaptBase.source_set,
-            AdaptBase.core.train_transform,
-            instances_per_id=AdaptBase.config.train.instances_per_id,
-            ids_per_batch=AdaptBase.config.train.ids_per_batch,
-            num_batches=AdaptBase.config.train.iters_per_epoch,
-            seed=providers.Callable(stream_seed, AdaptBase.config.seed, "source-batches"),
-            num_workers=AdaptBase.config.input.num_workers,
-            rank=providers.Callable(rank_of, AdaptBase.core.processes),
-            world_size=providers.Callable(world_size_of, AdaptBase.core.processes),
-        ),
-        AdaptBase.target_batches,
-    )
+    batches = providers.Singleton(joint_or_target, AdaptBase.source_domain_batches, AdaptBase.target_batches)
 
     checkpointer = checkpointer_provider(
         AdaptBase.config,

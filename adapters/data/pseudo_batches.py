@@ -95,11 +95,16 @@ class PseudoLabelledBatches:
 
 
 class JointBatches:
-    """Each batch is a source batch followed by a target batch (SpCL's UDA step trains on both):
-    tensors concatenated, ``domain`` 0 for source rows and 1 for target rows."""
+    """Each batch is a source batch followed by a target batch (the UDA steps of SpCL and of the
+    strong baseline train on both): tensors concatenated, ``domain`` 0 for source rows and 1 for
+    target rows. ``target_label_offset`` shifts the target's pseudo labels past the source's
+    classes when both share one classifier (SpCL's memory keeps the labels per domain: 0)."""
 
-    def __init__(self, source: BatchSource[dict], target: BatchSource[dict]) -> None:
+    def __init__(self, source: BatchSource[dict], target: BatchSource[dict], *, target_label_offset: int = 0) -> None:
+        if isinstance(target_label_offset, bool) or not isinstance(target_label_offset, int) or target_label_offset < 0:
+            raise ValueError(f"target_label_offset must be an int >= 0, got {target_label_offset!r}")
         self.source, self.target = source, target
+        self.target_label_offset = target_label_offset
 
     def __len__(self) -> int:
         return min(len(self.source), len(self.target))
@@ -107,5 +112,9 @@ class JointBatches:
     def epoch(self, epoch: int) -> Iterator[dict]:
         for source, target in zip(self.source.epoch(epoch), self.target.epoch(epoch)):
             source = {**source, "domain": torch.full_like(source["label"], SOURCE_DOMAIN)}
-            target = {**target, "domain": torch.full_like(target["label"], TARGET_DOMAIN)}
+            target = {
+                **target,
+                "label": target["label"] + self.target_label_offset,
+                "domain": torch.full_like(target["label"], TARGET_DOMAIN),
+            }
             yield {key: torch.cat([source[key], target[key]]) for key in source.keys() & target.keys()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -12,9 +13,41 @@ from reidkit.adapters.models.backbone import ReidNet
 from reidkit.adapters.models.weights import read_state_dict
 from reidkit.adapters.runtime.checkpoint import export_state, read_checkpoint
 from reidkit.domain.errors import CheckpointError
-from reidkit.domain.types import FeatureMatrix, PseudoLabels
+from reidkit.domain.ports import FeatureEncoder
+from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
 
 _log = structlog.get_logger(__name__)
+
+
+class SourceClassRows:
+    """The labelled source's rows of a head shared with the target's clusters (OpenUnReID's UDA
+    strong baseline trains source identities and target clusters in one classifier): the first
+    head gets the source class centroids under the current encoder (row i for training pid i,
+    the label the source batches carry); after that the rows are trained weights, which later
+    heads keep. Whether they are is checkpointed, so a resumed run keeps them too."""
+
+    def __init__(self, encoder: FeatureEncoder, records: Sequence[ImageRecord]) -> None:
+        if not records:
+            raise ValueError("SourceClassRows needs the labelled source training records")
+        self.encoder = encoder
+        self.records = tuple(records)
+        self.pids = [r.pid for r in self.records]
+        self.num_classes = len(set(self.pids))
+        self.trained = False
+
+    def rows(self, model: ReidNet) -> torch.Tensor:
+        if self.trained:
+            return model.classifier.weight[: self.num_classes].detach().clone()
+        features = self.encoder.encode(self.records).normalized()
+        return torch.from_numpy(class_centroids(features, self.pids).values.copy())
+
+    def state_dict(self) -> dict:
+        return {"trained": self.trained}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "trained" not in state:
+            raise KeyError("SourceClassRows state lacks 'trained'")
+        self.trained = bool(state["trained"])
 
 
 class ClassifierReset:
@@ -22,16 +55,36 @@ class ClassifierReset:
     the cluster centroids (as the strong baseline and MMT do), in place so the optimizer keeps
     training it. ``reset_optimizer`` clears all optimizer state (the strong baseline starts each
     epoch afresh); otherwise only the head's stale moments go. ``optimizer`` None: a model no
-    optimiser trains (MMT's mean teachers)."""
+    optimiser trains (MMT's mean teachers).
 
-    def __init__(self, model: ReidNet, optimizer: torch.optim.Optimizer | None, *, reset_optimizer: bool) -> None:
+    With ``source`` the head is [source classes; clusters]: the source rows start from the source
+    centroids and are then learned, so later epochs keep them as trained and re-initialise only
+    the cluster rows (as OpenUnReID does)."""
+
+    def __init__(
+        self,
+        model: ReidNet,
+        optimizer: torch.optim.Optimizer | None,
+        *,
+        reset_optimizer: bool,
+        source: SourceClassRows | None = None,
+    ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.reset_optimizer = reset_optimizer
+        self.source = source
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
-        centroids = class_centroids(features, labels.labels)
-        weight = self.model.resize_classifier(labels.num_clusters, torch.from_numpy(centroids.values.copy()))
+        rows = torch.from_numpy(class_centroids(features, labels.labels).values.copy())
+        if self.source is not None:
+            source_rows = self.source.rows(self.model)
+            rows = torch.cat([source_rows.to(rows.dtype), rows])
+        weight = self.model.resize_classifier(len(rows), rows)
+        if self.source is not None:
+            if self.source.trained:  # trained rows stay as they are (the resize normalises its input)
+                with torch.no_grad():
+                    weight[: len(source_rows)] = source_rows.to(weight.device, weight.dtype)
+            self.source.trained = True
         if self.optimizer is None:  # a mean teacher: no optimiser trains it
             return
         if self.reset_optimizer:

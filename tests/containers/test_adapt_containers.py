@@ -99,6 +99,30 @@ def test_spcl_uda_trains_on_joint_batches_with_a_dsbn_model(tiny_data, source_mo
     assert app.method.memory().num_source_classes == 0  # filled when the first epoch collects features
 
 
+@pytest.mark.slow
+def test_strong_baseline_uda_with_a_source_domain_trains_one_head_over_source_ids_and_clusters(
+    tiny_data, source_model, tmp_path
+):
+    profile = load_adapt_profile("strong_baseline_uda", tiny_data, source_model, "adapt.source_domain='source'")
+    app = build_app(profile, work_dir=str(tmp_path))
+    source_ids = len({r.pid for r in app.core.domains()["source"].train})
+    batches = app.method.batches()
+    assert type(batches).__name__ == "JointBatches"
+    assert batches.target_label_offset == source_ids
+    labeler = TruthLabeler([r.pid for r in app.core.domains()["target"].train])
+    with app.core.pseudo_labeler.override(providers.Object(labeler)), app:
+        app.method.use_case().run()
+    assert app.method.model().num_classes == source_ids + 15  # the truth labeler's 15 clusters
+    components = read_checkpoint(tmp_path / "checkpoints" / "epoch_0002.pt")["components"]
+    assert components["source_rows"] == {"trained": True}
+
+
+def test_strong_baseline_uda_without_a_source_domain_trains_on_the_target_alone(tiny_data, source_model, tmp_path):
+    app = build_app(load_adapt_profile("strong_baseline_uda", tiny_data, source_model), work_dir=str(tmp_path))
+    assert type(app.method.batches()).__name__ == "PseudoLabelledBatches"
+    assert set(app.method.checkpointer()._inner.components) == {"step"}
+
+
 def test_uda_tp_has_no_classifier_and_resets_only_the_sampler(tiny_data, source_model, tmp_path):
     app = build_app(load_adapt_profile("uda_tp", tiny_data, source_model), work_dir=str(tmp_path))
     assert app.method.model().classifier is None

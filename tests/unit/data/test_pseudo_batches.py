@@ -233,3 +233,20 @@ def test_joint_epochs_with_augmentation_repeat_exactly(source, target):
     torch.rand(10)
     assert same_batches(first, collect(joint.epoch(1)))
     assert not same_batches(first, collect(joint.epoch(2)))
+
+
+def test_a_label_offset_moves_only_the_target_labels_past_the_source_classes(source, target):
+    src = source_batches(source, num_batches=1)
+    tgt = target_batches(target, num_batches=1)
+    (plain,) = collect(JointBatches(src, tgt).epoch(0))
+    (shifted,) = collect(JointBatches(src, tgt, target_label_offset=100).epoch(0))
+    n = P * K
+    assert torch.equal(shifted["label"][:n], plain["label"][:n])
+    assert torch.equal(shifted["label"][n:], plain["label"][n:] + 100)
+    assert int(shifted["label"][n:].min()) >= 100 > int(shifted["label"][:n].max())
+
+
+@pytest.mark.parametrize("offset", [-1, 1.5, True])
+def test_a_bad_label_offset_is_refused(source, target, offset):
+    with pytest.raises(ValueError, match="target_label_offset must be an int >= 0"):
+        JointBatches(source_batches(source, num_batches=1), target_batches(target, num_batches=1), target_label_offset=offset)

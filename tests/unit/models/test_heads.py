@@ -3,6 +3,8 @@ model from a source-trained checkpoint or export, classifier aside, or failing w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,13 +12,13 @@ from torch import nn
 
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
 from reidkit.adapters.models.backbone import ReidNet, build_reid_model
-from reidkit.adapters.models.heads import ClassifierReset, load_source_model, source_model_state
+from reidkit.adapters.models.heads import ClassifierReset, SourceClassRows, load_source_model, source_model_state
 from reidkit.adapters.models.pooling import GeneralizedMeanPooling, GlobalAveragePooling
 from reidkit.adapters.runtime.checkpoint import TorchCheckpointer, export_model
 from reidkit.adapters.steps.optim import WarmupSchedule
 from reidkit.adapters.steps.supervised import SupervisedStep
 from reidkit.domain.errors import CheckpointError
-from reidkit.domain.types import FeatureMatrix, PseudoLabels, TrainingProgress
+from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels, TrainingProgress
 
 DIM = 8
 
@@ -138,6 +140,75 @@ def test_a_model_built_without_classifier_cannot_be_resized():
     model = tiny_net(num_classes=0)
     with pytest.raises(ValueError, match="num_classes"):
         ClassifierReset(model, torch.optim.SGD(model.parameters(), lr=0.1), reset_optimizer=True).reset(*clustered())
+
+
+class RecordingEncoder:
+    """Encodes record i as row i of fixed features and records every call."""
+
+    def __init__(self, features: np.ndarray):
+        self.features = features
+        self.calls: list[int] = []
+
+    def encode(self, records):
+        self.calls.append(len(records))
+        return FeatureMatrix(self.features[[int(Path(r.path).stem) for r in records]])
+
+
+def source_rows(classes: int = 4, per_class: int = 3, seed: int = 1) -> tuple[SourceClassRows, RecordingEncoder]:
+    records = [ImageRecord(f"{i}.jpg", i % classes, 0) for i in range(classes * per_class)]
+    encoder = RecordingEncoder(np.random.default_rng(seed).normal(size=(len(records), DIM)))
+    return SourceClassRows(encoder, records), encoder
+
+
+def test_a_joint_head_has_the_source_centroids_first_then_the_clusters():
+    model = tiny_net()
+    source, encoder = source_rows(classes=4)
+    features, labels = clustered(clusters=3)
+    ClassifierReset(model, torch.optim.Adam(model.parameters()), reset_optimizer=True, source=source).reset(features, labels)
+    # centroids of the L2-normalised source features, as the clusters are of normalised features
+    expected_source = centroid_rows(FeatureMatrix(encoder.features).normalized(), PseudoLabels(np.arange(12) % 4))
+    assert model.num_classes == 4 + 3
+    torch.testing.assert_close(model.classifier.weight[:4].detach(), expected_source, rtol=0, atol=1e-6)
+    torch.testing.assert_close(model.classifier.weight[4:].detach(), centroid_rows(features, labels), rtol=0, atol=1e-6)
+    assert encoder.calls == [12]
+
+
+def test_later_epochs_keep_the_learned_source_rows_and_renew_only_the_clusters():
+    model = tiny_net()
+    source, encoder = source_rows(classes=4)
+    head = ClassifierReset(model, torch.optim.Adam(model.parameters()), reset_optimizer=True, source=source)
+    head.reset(*clustered(clusters=3))
+    with torch.no_grad():
+        model.classifier.weight[:4] *= 5.0  # "learned": no longer unit rows, which a re-init would restore
+    learned = model.classifier.weight[:4].detach().clone()
+    features, labels = clustered(n=30, clusters=6, seed=2)
+    head.reset(features, labels)
+    assert model.num_classes == 4 + 6
+    torch.testing.assert_close(model.classifier.weight[:4].detach(), learned, rtol=0, atol=0)
+    torch.testing.assert_close(model.classifier.weight[4:].detach(), centroid_rows(features, labels), rtol=0, atol=1e-6)
+    assert encoder.calls == [12]  # the source is encoded once, for the first head
+
+
+def test_a_restored_run_keeps_its_trained_source_rows():
+    trained_model = tiny_net()
+    source, _ = source_rows(classes=4)
+    ClassifierReset(trained_model, None, reset_optimizer=True, source=source).reset(*clustered(clusters=3))
+    with torch.no_grad():
+        trained_model.classifier.weight[:4] *= 5.0
+    state = source.state_dict()
+
+    resumed = tiny_net(seed=1)
+    resumed.load_state_dict(trained_model.state_dict())
+    fresh, encoder = source_rows(classes=4)
+    fresh.load_state_dict(state)
+    ClassifierReset(resumed, None, reset_optimizer=True, source=fresh).reset(*clustered(clusters=2, seed=3))
+    torch.testing.assert_close(resumed.classifier.weight[:4], trained_model.classifier.weight[:4], rtol=0, atol=0)
+    assert encoder.calls == []
+
+
+def test_source_rows_need_source_records():
+    with pytest.raises(ValueError, match="labelled source training records"):
+        SourceClassRows(RecordingEncoder(np.zeros((1, DIM))), [])
 
 
 # -- source models ---------------------------------------------------------------------------------
