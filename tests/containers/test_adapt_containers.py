@@ -100,10 +100,9 @@ def test_spcl_uda_trains_on_joint_batches_with_a_dsbn_model(tiny_data, source_mo
 
 
 @pytest.mark.slow
-def test_strong_baseline_uda_with_a_source_domain_trains_one_head_over_source_ids_and_clusters(
-    tiny_data, source_model, tmp_path
-):
-    profile = load_adapt_profile("strong_baseline_uda", tiny_data, source_model, "adapt.source_domain='source'")
+def test_strong_baseline_uda_trains_one_head_over_the_source_ids_and_the_clusters(tiny_data, source_model, tmp_path):
+    profile = load_adapt_profile("strong_baseline_uda", tiny_data, source_model)
+    assert profile.adapt.source_domain == "source"  # OpenUnReID's UDA strong baseline adds the source
     app = build_app(profile, work_dir=str(tmp_path))
     source_ids = len({r.pid for r in app.core.domains()["source"].train})
     batches = app.method.batches()
@@ -118,7 +117,8 @@ def test_strong_baseline_uda_with_a_source_domain_trains_one_head_over_source_id
 
 
 def test_strong_baseline_uda_without_a_source_domain_trains_on_the_target_alone(tiny_data, source_model, tmp_path):
-    app = build_app(load_adapt_profile("strong_baseline_uda", tiny_data, source_model), work_dir=str(tmp_path))
+    profile = load_adapt_profile("strong_baseline_uda", tiny_data, source_model, "adapt.source_domain=''")
+    app = build_app(profile, work_dir=str(tmp_path))
     assert type(app.method.batches()).__name__ == "PseudoLabelledBatches"
     assert set(app.method.checkpointer()._inner.components) == {"step"}
 
