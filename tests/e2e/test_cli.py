@@ -238,6 +238,7 @@ def test_demo_adapts_the_direct_transfer_model_and_prints_the_gain(tiny_data, tm
     out = capsys.readouterr().out
     assert "trained on source -> target (direct transfer)" in out
     assert "strong_baseline_uda on unlabelled target (" in out and " mAP)" in out
+    assert "second stage: strong_baseline_uda shortened to 4 epochs" in out
     assert (tmp_path / "strong_baseline_uda" / "metrics.json").is_file()
 
 
