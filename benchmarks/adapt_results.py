@@ -15,7 +15,8 @@ last evaluation of each run) and writes every number to --json. MMT's second stu
 the direct-transfer model of seed + 1 (trained here when missing). ``--set KEY=VALUE`` goes to every
 run (the README's figures used ``runtime.threads=1 train.amp=on train.amp_dtype=bf16``, two
 invocations side by side on two cores); a run's wall time is kept beside it in ``took.json`` so a
-later invocation that only collects still reports it.
+later invocation that only collects still reports it. A profile given as ``NAME+KEY=VALUE`` is a
+variant row with settings of its own (see ``split_row``).
 
     .venv/bin/python benchmarks/adapt_results.py --seeds 0 1 2
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -79,6 +81,17 @@ def load_profile(name: str, overrides: list[str] | None = None):  # imported laz
     return load(name, overrides or [])
 
 
+def split_row(row: str) -> tuple[str, list[str]]:
+    """``NAME`` or ``NAME+KEY=VALUE[+KEY=VALUE...]``: a profile, or a variant of it with settings of
+    its own (e.g. ``strong_baseline_uda+adapt.source_domain=''``, the baseline on the target alone)."""
+    name, *settings = row.split("+")
+    return name, settings
+
+
+def run_folder(row: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", row).strip("_")
+
+
 def untrained(seed: int) -> dict:
     from reidkit.entrypoints.containers import build_app
 
@@ -128,7 +141,8 @@ def main() -> None:
                 args.overrides,
             )
 
-    profiles = {name: load_profile(name) for name in args.profiles}
+    variants = {row: split_row(row) for row in args.profiles}
+    profiles = {row: load_profile(name, settings) for row, (name, settings) in variants.items()}
     demo_epochs = load_profile("demo").train.epochs
     generic = root / "generic_backbone"
     generic_epochs = load_profile("generic_backbone").train.epochs
@@ -154,17 +168,19 @@ def main() -> None:
         pretrain = direct_transfer(seed)
         record("direct transfer", seed, pretrain)
         source_model = pretrain / "checkpoints" / "best.pt"
-        for name, profile in profiles.items():
-            start = []
+        for row, profile in profiles.items():
+            name, settings = variants[row]
+            start = [item for setting in settings for item in ("--set", setting)]
             if profile.adapt.start_from == "source_model":
-                start = ["--set", f"adapt.source_model='{source_model}'"]
+                start += ["--set", f"adapt.source_model='{source_model}'"]
             elif profile.adapt.start_from == "pretrained" and not args.collect:
-                start = ["--set", f"model.pretrained='{generic_backbone()}'"]
+                start += ["--set", f"model.pretrained='{generic_backbone()}'"]
             if profile.mean_teach.peer_start == "second_pretraining":
                 peer = direct_transfer(seed + 1) / "checkpoints" / "best.pt"
                 start += ["--set", f"mean_teach.peer_source_model='{peer}'"]
-            ensure(["adapt", "--profile", name, "--set", f"seed={seed}", *start], base / name, profile.train.epochs)
-            record(name, seed, base / name)
+            run_dir = base / run_folder(row)
+            ensure(["adapt", "--profile", name, "--set", f"seed={seed}", *start], run_dir, profile.train.epochs)
+            record(row, seed, run_dir)
         if not args.no_oracle:
             oracle = base / "oracle"
             target_only = ["--set", "train.domain='target'", "--set", "eval.domains=['target']"]
