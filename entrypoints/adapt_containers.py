@@ -229,6 +229,23 @@ def cluster_adapt_provider(
     )
 
 
+def source_batches_provider(config: Any, core: Any, dataset: Any, transform: Any) -> providers.Singleton:
+    """P x K batches of the labelled ``adapt.source_domain`` (None without one), sized like the
+    target's."""
+    return providers.Singleton(
+        source_batches,
+        dataset,
+        transform,
+        instances_per_id=config.train.instances_per_id,
+        ids_per_batch=config.train.ids_per_batch,
+        num_batches=config.train.iters_per_epoch,
+        seed=providers.Callable(stream_seed, config.seed, "source-batches"),
+        num_workers=config.input.num_workers,
+        rank=providers.Callable(rank_of, core.processes),
+        world_size=providers.Callable(world_size_of, core.processes),
+    )
+
+
 def pseudo_batches_provider(config: Any, core: Any, records: Any, transform: Any) -> providers.Singleton:
     """P x K batches over this epoch's pseudo labels, sized by the ``[train]`` settings (each rank
     its share of every step's identities under torchrun)."""
@@ -299,18 +316,7 @@ class AdaptBase(containers.DeclarativeContainer):
         config, core, providers.Callable(train_records, train_set), core.train_transform
     )
     # the labelled domain trained alongside the target (adapt.source_domain), None without one
-    source_domain_batches = providers.Singleton(
-        source_batches,
-        source_set,
-        core.train_transform,
-        instances_per_id=config.train.instances_per_id,
-        ids_per_batch=config.train.ids_per_batch,
-        num_batches=config.train.iters_per_epoch,
-        seed=providers.Callable(stream_seed, config.seed, "source-batches"),
-        num_workers=config.input.num_workers,
-        rank=providers.Callable(rank_of, core.processes),
-        world_size=providers.Callable(world_size_of, core.processes),
-    )
+    source_domain_batches = source_batches_provider(config, core, source_set, core.train_transform)
 
     scorer = providers.Singleton(TrueIdentityScorer, providers.Callable(train_labels, train_set))
     evaluations = providers.Singleton(evaluations, encoder, core.evaluator, core.domains, config.eval.domains)
@@ -516,24 +522,46 @@ class MeanTeachContainer(AdaptBase):
         ),
     )
 
-    batches = pseudo_batches_provider(
-        AdaptBase.config, AdaptBase.core, records, providers.Singleton(TwoViews, AdaptBase.core.train_transform)
+    views = providers.Singleton(TwoViews, AdaptBase.core.train_transform)
+    target_views = pseudo_batches_provider(AdaptBase.config, AdaptBase.core, records, views)
+    # with adapt.source_domain (OpenUnReID's MMT+ trains on the source too): source batches beside
+    # the target's, one head per model over the source identities and the clusters
+    batches = providers.Singleton(
+        joint_or_target,
+        source_batches_provider(AdaptBase.config, AdaptBase.core, AdaptBase.source_set, views),
+        target_views,
+        providers.Callable(source_class_count, AdaptBase.source_set),
     )
+    student_encoder_2 = encoder_provider(AdaptBase.config, AdaptBase.core, student_2)
+    # the source rows of each model's head (the students', then the teachers'), checkpointed
+    source_rows_1 = providers.Singleton(source_rows_or_none, AdaptBase.encoder, AdaptBase.source_set)
+    source_rows_2 = providers.Singleton(source_rows_or_none, student_encoder_2, AdaptBase.source_set)
+    source_rows_3 = providers.Singleton(source_rows_or_none, teacher_encoder_1, AdaptBase.source_set)
+    source_rows_4 = providers.Singleton(source_rows_or_none, teacher_encoder_2, AdaptBase.source_set)
 
+    reset_optimizer = AdaptBase.config.adapt.reset_optimizer
     consumers = providers.List(
-        providers.Singleton(
-            ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=AdaptBase.config.adapt.reset_optimizer
-        ),
-        providers.Singleton(ClassifierReset, student_2, optimizer, reset_optimizer=AdaptBase.config.adapt.reset_optimizer),
-        providers.Singleton(ClassifierReset, teacher_1, None, reset_optimizer=False),
-        providers.Singleton(ClassifierReset, teacher_2, None, reset_optimizer=False),
-        batches,
+        providers.Singleton(ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=reset_optimizer, source=source_rows_1),
+        providers.Singleton(ClassifierReset, student_2, optimizer, reset_optimizer=reset_optimizer, source=source_rows_2),
+        providers.Singleton(ClassifierReset, teacher_1, None, reset_optimizer=False, source=source_rows_3),
+        providers.Singleton(ClassifierReset, teacher_2, None, reset_optimizer=False, source=source_rows_4),
+        target_views,
     )
 
     teacher_evaluations = providers.Singleton(
         evaluations, teacher_encoder_1, AdaptBase.core.evaluator, AdaptBase.core.domains, AdaptBase.config.eval.domains
     )
-    checkpointer = checkpointer_provider(AdaptBase.config, providers.Dict(step=step))
+    checkpointer = checkpointer_provider(
+        AdaptBase.config,
+        providers.Callable(
+            stateful_only,
+            step=step,
+            source_rows_1=source_rows_1,
+            source_rows_2=source_rows_2,
+            source_rows_3=source_rows_3,
+            source_rows_4=source_rows_4,
+        ),
+    )
 
     use_case = cluster_adapt_provider(
         AdaptBase,

@@ -123,6 +123,21 @@ def test_strong_baseline_uda_without_a_source_domain_trains_on_the_target_alone(
     assert set(app.method.checkpointer()._inner.components) == {"step"}
 
 
+@pytest.mark.slow
+def test_mmt_with_a_source_domain_trains_four_heads_over_the_source_ids_and_the_clusters(tiny_data, source_model, tmp_path):
+    profile = load_adapt_profile("mmt_plus_uda", tiny_data, source_model, "adapt.source_domain='source'")
+    app = build_app(profile, work_dir=str(tmp_path))
+    source_ids = len({r.pid for r in app.core.domains()["source"].train})
+    assert app.method.batches().target_label_offset == source_ids
+    labeler = TruthLabeler([r.pid for r in app.core.domains()["target"].train])
+    with app.core.pseudo_labeler.override(providers.Object(labeler)), app:
+        app.method.use_case().run()
+    models = (app.method.model(), app.method.student_2(), app.method.teacher_1(), app.method.teacher_2())
+    assert [m.num_classes for m in models] == [source_ids + 15] * 4
+    components = read_checkpoint(tmp_path / "checkpoints" / "epoch_0002.pt")["components"]
+    assert [components[f"source_rows_{i}"] for i in range(1, 5)] == [{"trained": True}] * 4
+
+
 def test_uda_tp_has_no_classifier_and_resets_only_the_sampler(tiny_data, source_model, tmp_path):
     app = build_app(load_adapt_profile("uda_tp", tiny_data, source_model), work_dir=str(tmp_path))
     assert app.method.model().classifier is None
