@@ -229,6 +229,19 @@ def cluster_adapt_provider(
     )
 
 
+def batch_shape(config: Any, core: Any) -> dict[str, Any]:
+    """P x K from ``[train]``, batches per epoch, loader workers, and this rank's share under
+    torchrun: the keyword arguments every batch source of an adaptation run takes."""
+    return {
+        "instances_per_id": config.train.instances_per_id,
+        "ids_per_batch": config.train.ids_per_batch,
+        "num_batches": config.train.iters_per_epoch,
+        "num_workers": config.input.num_workers,
+        "rank": providers.Callable(rank_of, core.processes),
+        "world_size": providers.Callable(world_size_of, core.processes),
+    }
+
+
 def source_batches_provider(config: Any, core: Any, dataset: Any, transform: Any) -> providers.Singleton:
     """P x K batches of the labelled ``adapt.source_domain`` (None without one), sized like the
     target's."""
@@ -236,13 +249,8 @@ def source_batches_provider(config: Any, core: Any, dataset: Any, transform: Any
         source_batches,
         dataset,
         transform,
-        instances_per_id=config.train.instances_per_id,
-        ids_per_batch=config.train.ids_per_batch,
-        num_batches=config.train.iters_per_epoch,
         seed=providers.Callable(stream_seed, config.seed, "source-batches"),
-        num_workers=config.input.num_workers,
-        rank=providers.Callable(rank_of, core.processes),
-        world_size=providers.Callable(world_size_of, core.processes),
+        **batch_shape(config, core),
     )
 
 
@@ -253,14 +261,9 @@ def pseudo_batches_provider(config: Any, core: Any, records: Any, transform: Any
         PseudoLabelledBatches,
         records,
         transform,
-        instances_per_id=config.train.instances_per_id,
-        ids_per_batch=config.train.ids_per_batch,
-        num_batches=config.train.iters_per_epoch,
         seed=config.seed,
-        num_workers=config.input.num_workers,
-        rank=providers.Callable(rank_of, core.processes),
-        world_size=providers.Callable(world_size_of, core.processes),
         singletons_once=providers.Callable(operator.eq, config.train.singletons, "once"),
+        **batch_shape(config, core),
     )
 
 
