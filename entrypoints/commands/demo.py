@@ -102,10 +102,10 @@ def demo_precision(args: argparse.Namespace) -> list[str]:
     return ["train.amp='on'", "train.amp_dtype='bf16'"] if on_cpu else []
 
 
-def demo_schedule(name: str) -> list[str]:
-    """``DEMO_EPOCHS`` epochs; a profile whose learning rate drops before its end drops it for the
-    last epoch here, as the full schedules end on a lower rate."""
-    profile = load_profile(name)
+def demo_schedule(name: str, overrides: list[str] | None = None) -> list[str]:
+    """``DEMO_EPOCHS`` epochs; a profile whose learning rate drops before its end (with
+    ``overrides``) drops it for the last epoch here, as the full schedules end on a lower rate."""
+    profile = load_profile(name, overrides or [])
     if profile.train.epochs <= DEMO_EPOCHS:
         return []
     overrides = [f"train.epochs={DEMO_EPOCHS}"]
