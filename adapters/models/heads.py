@@ -36,8 +36,9 @@ class SourceClassRows:
         self.trained = False
 
     def rows(self, model: ReidNet) -> torch.Tensor:
+        """(S, dim) on the CPU, like the centroids they are stacked with."""
         if self.trained:
-            return model.classifier.weight[: self.num_classes].detach().clone()
+            return model.classifier.weight[: self.num_classes].detach().cpu().clone()
         features = self.encoder.encode(self.records).normalized()
         return torch.from_numpy(class_centroids(features, self.pids).values.copy())
 
