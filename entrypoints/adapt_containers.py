@@ -126,7 +126,7 @@ def joint_or_target(
 
 
 def source_class_count(dataset: ReidDataset | None) -> int:
-    return len({r.pid for r in dataset.train}) if dataset is not None else 0
+    return dataset.num_train_pids if dataset is not None else 0
 
 
 def source_rows_or_none(encoder: Any, dataset: ReidDataset | None) -> SourceClassRows | None:
