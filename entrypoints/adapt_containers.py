@@ -353,6 +353,7 @@ class ClusterBaselineContainer(AdaptBase):
         ),
         ce_weight=AdaptBase.config.loss.ce_weight,
         triplet_weight=AdaptBase.config.loss.triplet_weight,
+        triplet_on=AdaptBase.config.loss.triplet_on,
         device=AdaptBase.device,
         amp=AdaptBase.amp,
         seed=AdaptBase.config.seed,

@@ -144,6 +144,7 @@ class SupervisedContainer(containers.DeclarativeContainer):
         ),
         ce_weight=config.loss.ce_weight,
         triplet_weight=config.loss.triplet_weight,
+        triplet_on=config.loss.triplet_on,
         device=providers.Callable(device_of, core.runtime),
         amp=providers.Callable(amp_enabled, config.train.amp, core.runtime, config.train.amp_dtype),
         seed=config.seed,

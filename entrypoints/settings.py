@@ -100,6 +100,8 @@ class LossSettings:
     triplet_weight: float = field(default=1.0, validator=v.ge(0.0))
     triplet_margin: float = field(default=0.3, validator=v.ge(0.0))
     soft_margin: bool = False
+    # what the triplet loss sees: "features" (pooled, before the BNNeck) or "embeddings" (after it)
+    triplet_on: Literal["features", "embeddings"] = "features"
     soft_ce_weight: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])  # MMT: vs the peer's teacher
     soft_triplet_weight: float = field(default=0.8, validator=[v.ge(0.0), v.le(1.0)])
 

@@ -14,6 +14,11 @@ from reidkit.adapters.steps.precision import Precision, load_step_state, step_st
 from reidkit.domain.types import StepReport
 
 
+# Which output the triplet loss sees: the pooled features before the BNNeck (BoT, the strong
+# baseline) or the post-neck embeddings (OpenUnReID's UDA_TP trains its triplet on those).
+TRIPLET_INPUTS = ("features", "embeddings")
+
+
 class EpochSchedule(Protocol):
     """A learning-rate schedule that can be put at any epoch (see WarmupSchedule)."""
 
@@ -27,8 +32,9 @@ class EpochSchedule(Protocol):
 class SupervisedStep:
     """Implements ``TrainingStep[dict]`` on batches ``{"image": (N,3,H,W), "label": (N,), ...}``.
 
-    The model must return an object with ``features`` (for the triplet loss) and ``logits`` (for
-    cross-entropy) in train mode, as ReidNet does. ``amp``: see :class:`Precision`. A batch's
+    The model must return an object with ``features`` (for the triplet loss; ``triplet_on=
+    "embeddings"`` uses that field instead) and ``logits`` (for cross-entropy) in train mode, as
+    ReidNet does. ``amp``: see :class:`Precision`. A batch's
     ``domain`` ids route its samples through their domain's BN in a DSBN model. ``replicas``
     keeps the model in step with its copies on the other ranks (DDP under torchrun); ``model``
     stays the unwrapped module, the one checkpoints save.
@@ -44,6 +50,7 @@ class SupervisedStep:
         ce_weight: float = 1.0,
         triplet: nn.Module | None = None,
         triplet_weight: float = 1.0,
+        triplet_on: str = "features",
         device: str | torch.device = "cpu",
         amp: bool = False,
         seed: int = 0,
@@ -53,6 +60,8 @@ class SupervisedStep:
             raise ValueError("SupervisedStep needs at least one loss: cross_entropy or triplet")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        if triplet_on not in TRIPLET_INPUTS:
+            raise ValueError(f"triplet_on must be one of {TRIPLET_INPUTS}, got {triplet_on!r}")
         if ce_weight < 0 or triplet_weight < 0:
             raise ValueError(f"loss weights must be >= 0, got ce {ce_weight} and triplet {triplet_weight}")
         self.device = torch.device(device)
@@ -62,6 +71,7 @@ class SupervisedStep:
         self.scheduler = scheduler
         self.cross_entropy, self.ce_weight = cross_entropy, float(ce_weight)
         self.triplet, self.triplet_weight = triplet, float(triplet_weight)
+        self.triplet_on = triplet_on
         self.precision = Precision(self.device, amp)
         self.seed = seed
         self.replicas = replicas if replicas is not None else LocalReplica()
@@ -114,7 +124,7 @@ class SupervisedStep:
             losses["ce"] = self.cross_entropy(output.logits, labels)
             total = total + self.ce_weight * losses["ce"]
         if self.triplet is not None:
-            losses["triplet"] = self.triplet(output.features, labels)
+            losses["triplet"] = self.triplet(getattr(output, self.triplet_on), labels)
             total = total + self.triplet_weight * losses["triplet"]
         losses["total"] = total
         return losses

@@ -134,6 +134,43 @@ def test_needs_a_loss_and_a_classifier_for_cross_entropy():
     assert set(triplet_only.run(toy_batch()).losses) == {"triplet", "total"}
 
 
+
+class RecordingTriplet(nn.Module):
+    """Records the features it was given and returns their mean, so the step can backpropagate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.seen.append(features.detach().clone())
+        return features.mean()
+
+
+@pytest.mark.parametrize("triplet_on", ["features", "embeddings"])
+def test_triplet_sees_the_chosen_side_of_the_bnneck(triplet_on):
+    torch.manual_seed(0)
+    model = ReidNet(nn.Conv2d(3, 4, 1), 4, num_classes=0, pooling=GlobalAveragePooling())
+    recording = RecordingTriplet()
+    step = SupervisedStep(
+        model, torch.optim.SGD(model.parameters(), lr=0.0), triplet=recording, triplet_on=triplet_on
+    )
+    step.begin_epoch(0)
+    batch = toy_batch()
+    step.run(batch)
+    expected = getattr(model(batch["image"]), triplet_on).detach()  # lr 0: the model is unchanged
+    assert torch.allclose(recording.seen[0], expected)
+    # the two sides differ (the neck normalises), so the assertion above tells them apart
+    assert not torch.allclose(model(batch["image"]).features, model(batch["image"]).embeddings)
+
+
+def test_triplet_on_names_an_output_of_the_model():
+    model = ReidNet(nn.Conv2d(3, 4, 1), 4, num_classes=0, pooling=GlobalAveragePooling())
+    optimizer = build_optimizer("sgd", model, lr=0.1, weight_decay=0.0)
+    with pytest.raises(ValueError, match="triplet_on must be one of .* got 'logits'"):
+        SupervisedStep(model, optimizer, triplet=TripletLoss(), triplet_on="logits")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_amp_uses_a_grad_scaler_that_is_checkpointed(tmp_path):
