@@ -142,6 +142,7 @@ def test_uda_tp_has_no_classifier_and_resets_only_the_sampler(tiny_data, source_
     app = build_app(load_adapt_profile("uda_tp", tiny_data, source_model), work_dir=str(tmp_path))
     assert app.method.model().classifier is None
     assert [type(c).__name__ for c in app.method.consumers()] == ["PseudoLabelledBatches"]
+    assert app.method.step().triplet_on == "embeddings"  # OpenUnReID's UDA_TP: the post-BN feature
 
 
 @pytest.mark.parametrize(("name", "needs"), [("strong_baseline_uda", "adapt.source_model"), ("spcl_usl", "model.pretrained")])
