@@ -125,7 +125,7 @@ def test_strong_baseline_uda_without_a_source_domain_trains_on_the_target_alone(
 
 @pytest.mark.slow
 def test_mmt_with_a_source_domain_trains_four_heads_over_the_source_ids_and_the_clusters(tiny_data, source_model, tmp_path):
-    profile = load_adapt_profile("mmt_plus_uda", tiny_data, source_model, "adapt.source_domain='source'")
+    profile = load_adapt_profile("mmt_plus_uda", tiny_data, source_model)  # the profile trains on the source
     app = build_app(profile, work_dir=str(tmp_path))
     source_ids = len({r.pid for r in app.core.domains()["source"].train})
     assert app.method.batches().target_label_offset == source_ids
