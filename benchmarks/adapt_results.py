@@ -95,12 +95,19 @@ def run_folder(row: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", row).strip("_")
 
 
-def untrained(seed: int) -> dict:
+def untrained(seed: int, cache: Path) -> dict:
+    """The demo model at initialisation, scored once per seed and kept in ``cache`` (scoring it
+    takes about as long as a short run on one core, and --collect would repeat it every time)."""
+    if cache.is_file():
+        return json.loads(cache.read_text())
     from reidkit.entrypoints.containers import build_app
 
     with build_app(load_profile("demo", [f"seed={seed}", "eval.domains=['target']"]), work_dir="/tmp/reidkit-untrained") as app:
         metrics = app.method.evaluations()["target"].run()
-    return {"mAP": metrics.mAP, "cmc": list(metrics.cmc)}
+    entry = {"mAP": metrics.mAP, "cmc": list(metrics.cmc)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(entry))
+    return entry
 
 
 def main() -> None:
@@ -165,7 +172,7 @@ def main() -> None:
 
     for seed in args.seeds:
         base = root / f"seed{seed}"
-        record("untrained encoder", seed, None, untrained(seed))
+        record("untrained encoder", seed, None, untrained(seed, base / "untrained.json"))
         if seed == args.seeds[0] and (needs_generic or finished(generic, generic_epochs)):
             record("generic backbone", seed, generic_backbone().parent)  # one run, shared by every seed
         pretrain = direct_transfer(seed)
