@@ -200,16 +200,21 @@ def main() -> None:
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"results": results, "seconds": seconds}, indent=2))
-    print("\n| demo target | seeds | mAP | rank-1 | run time |")
-    print("|---|---|---|---|---|")
+    start = results.get("direct transfer", {})
+    print("\n| demo target | seeds | mAP per seed | mAP | rank-1 | over direct transfer (lowest seed) | run time |")
+    print("|---|---|---|---|---|---|---|")
     for row, per_seed in results.items():
         cells = []
         for key in ("mAP", "rank1"):
             values = [100 * v[key] for v in per_seed.values()]
             spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.1f}{spread}")
+        each = ", ".join(f"{100 * per_seed[seed]['mAP']:.1f}" for seed in sorted(per_seed))
+        gains = [100 * (v["mAP"] - start[seed]["mAP"]) for seed, v in per_seed.items() if seed in start]
+        from_source = row in profiles and profiles[row].adapt.start_from == "source_model"
+        gain = f"{statistics.mean(gains):+.1f} ({min(gains):+.1f})" if from_source and gains else "-"
         took = f"{statistics.mean(seconds[row]):.0f} s" if row in seconds else "-"
-        print(f"| {row} | {len(per_seed)} | {cells[0]} | {cells[1]} | {took} |")
+        print(f"| {row} | {len(per_seed)} | {each} | {cells[0]} | {cells[1]} | {gain} | {took} |")
 
 
 if __name__ == "__main__":
