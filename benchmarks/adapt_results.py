@@ -15,8 +15,8 @@ Rows per seed (each an ordinary reidkit run under --root, reused when already fi
 Prints a markdown table of target mAP / rank-1 (each seed's mAP, mean ± standard deviation over
 seeds, from the last evaluation of each run; for UDA rows the gain over each seed's direct transfer,
 mean and lowest) and writes every number to --json. The untrained encoder's score is kept in
-``<root>/seedN/untrained.json`` (delete it after changing the model). MMT's second student starts from
-the direct-transfer model of seed + 1 (trained here when missing). ``--set KEY=VALUE`` goes to every
+``<root>/seedN/untrained.json`` (delete it after changing the model). MMT's second student starts
+from the direct-transfer model of seed + 1 (trained here when missing). ``--set KEY=VALUE`` goes to every
 run (the README's figures used ``runtime.threads=1 train.amp=on train.amp_dtype=bf16``, two
 invocations side by side on two cores); a run's wall time is kept beside it in ``took.json`` so a
 later invocation that only collects still reports it. A profile given as ``NAME+KEY=VALUE`` is a
