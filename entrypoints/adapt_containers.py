@@ -21,7 +21,7 @@ from reidkit.adapters.data.pseudo_batches import TARGET_DOMAIN, JointBatches, Ps
 from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.adapters.data.transforms import TwoViews
 from reidkit.adapters.encoders.feature_sources import EncodedFeatures, MemoryFeatures
-from reidkit.adapters.encoders.mean_features import LatestPart, MeanOfFeatures
+from reidkit.adapters.encoders.mean_features import MeanOfFeatures
 from reidkit.adapters.memory.cluster_memory import ClusterMemory
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.models.backbone import ReidNet, build_reid_model
@@ -177,12 +177,6 @@ def peer_model(
             )
         chosen = peer_source_model
     return adapt_model(backbone, source_model=chosen, **settings)
-
-
-def head_centroids(kind: str, mean: MeanOfFeatures, index: int) -> LatestPart | None:
-    """Where MMT model ``index``'s heads take their centroids: None (the clustered mean) or
-    its own teacher's features."""
-    return mean.part(index) if kind == "own" else None
 
 
 def students(first: nn.Module, second: nn.Module) -> nn.Module:
@@ -550,17 +544,11 @@ class MeanTeachContainer(AdaptBase):
     source_rows_4 = providers.Singleton(source_rows_or_none, teacher_encoder_2, AdaptBase.source_set)
 
     reset_optimizer = AdaptBase.config.adapt.reset_optimizer
-    centroids_1 = providers.Callable(head_centroids, AdaptBase.config.mean_teach.head_centroids, cluster_features, 0)
-    centroids_2 = providers.Callable(head_centroids, AdaptBase.config.mean_teach.head_centroids, cluster_features, 1)
     consumers = providers.List(
-        providers.Singleton(
-            ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=reset_optimizer, source=source_rows_1, centroid_features=centroids_1
-        ),
-        providers.Singleton(
-            ClassifierReset, student_2, optimizer, reset_optimizer=reset_optimizer, source=source_rows_2, centroid_features=centroids_2
-        ),
-        providers.Singleton(ClassifierReset, teacher_1, None, reset_optimizer=False, source=source_rows_3, centroid_features=centroids_1),
-        providers.Singleton(ClassifierReset, teacher_2, None, reset_optimizer=False, source=source_rows_4, centroid_features=centroids_2),
+        providers.Singleton(ClassifierReset, AdaptBase.model, optimizer, reset_optimizer=reset_optimizer, source=source_rows_1),
+        providers.Singleton(ClassifierReset, student_2, optimizer, reset_optimizer=reset_optimizer, source=source_rows_2),
+        providers.Singleton(ClassifierReset, teacher_1, None, reset_optimizer=False, source=source_rows_3),
+        providers.Singleton(ClassifierReset, teacher_2, None, reset_optimizer=False, source=source_rows_4),
         target_views,
     )
 

@@ -226,11 +226,6 @@ class MeanTeachSettings:
     # model pre-trained with seed + 1 (MMT's "different initial states"), or peer_source_model.
     peer_start: Literal["same", "second_pretraining"] = "same"
     peer_source_model: str = ""
-    # mean: all four classifiers start from the centroids of the clustered mean of both teachers'
-    # features (MMT's code; its two models share ImageNet weights, so their channels roughly
-    # align). own: each model's two heads from its own teacher's features, for students whose
-    # spaces are unrelated (source models trained from different random starts).
-    head_centroids: Literal["mean", "own"] = "mean"
 
 
 # --- pseudo labels (unsupervised methods and `reidkit label`) -----------------------------------

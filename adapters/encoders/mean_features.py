@@ -11,42 +11,16 @@ from reidkit.domain.types import FeatureMatrix
 
 
 class MeanOfFeatures:
-    """A ``FeatureSource``: the L2-normalised mean of the sources' (normalised) features. Each
-    source's own matrix of the latest ``collect`` stays readable through ``part(i)``, so a model
-    can take its classifier's centroids from its own feature space without a second extraction."""
+    """A ``FeatureSource``: the L2-normalised mean of the sources' (normalised) features."""
 
     def __init__(self, sources: Sequence[FeatureSource]) -> None:
         if not sources:
             raise ValueError("MeanOfFeatures needs at least one feature source")
         self.sources = tuple(sources)
-        self._parts: tuple[FeatureMatrix, ...] | None = None
 
     def collect(self) -> FeatureMatrix:
-        parts = tuple(source.collect().normalized() for source in self.sources)
-        shapes = {part.values.shape for part in parts}
+        matrices = [source.collect().normalized().values for source in self.sources]
+        shapes = {m.shape for m in matrices}
         if len(shapes) != 1:
             raise ValueError(f"feature sources disagree on shape: {sorted(shapes)}")
-        self._parts = parts
-        return FeatureMatrix(np.mean([part.values for part in parts], axis=0)).normalized()
-
-    def part(self, index: int) -> LatestPart:
-        if not 0 <= index < len(self.sources):
-            raise ValueError(f"part {index} of {len(self.sources)} feature sources does not exist")
-        return LatestPart(self, index)
-
-    def latest(self, index: int) -> FeatureMatrix:
-        if self._parts is None:
-            raise RuntimeError("MeanOfFeatures.collect() has not run yet: no part to read")
-        return self._parts[index]
-
-
-class LatestPart:
-    """A ``FeatureSource``: source ``index``'s normalised features from the mean's latest
-    ``collect`` (read after it, as label consumers are)."""
-
-    def __init__(self, mean: MeanOfFeatures, index: int) -> None:
-        self.mean = mean
-        self.index = index
-
-    def collect(self) -> FeatureMatrix:
-        return self.mean.latest(self.index)
+        return FeatureMatrix(np.mean(matrices, axis=0)).normalized()

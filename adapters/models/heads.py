@@ -13,7 +13,7 @@ from reidkit.adapters.models.backbone import ReidNet
 from reidkit.adapters.models.weights import read_state_dict
 from reidkit.adapters.runtime.checkpoint import export_state, read_checkpoint
 from reidkit.domain.errors import CheckpointError
-from reidkit.domain.ports import FeatureEncoder, FeatureSource
+from reidkit.domain.ports import FeatureEncoder
 from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
 
 _log = structlog.get_logger(__name__)
@@ -60,11 +60,7 @@ class ClassifierReset:
 
     With ``source`` the head is [source classes; clusters]: the source rows start from the source
     centroids and are then learned, so later epochs keep them as trained and re-initialise only
-    the cluster rows (as OpenUnReID does).
-
-    With ``centroid_features`` the centroids come from those features instead of the clustered
-    ones (same samples, same order): a model's own feature space when the clustered features mix
-    several models' (MMT's ``mean_teach.head_centroids = "own"``)."""
+    the cluster rows (as OpenUnReID does)."""
 
     def __init__(
         self,
@@ -73,19 +69,13 @@ class ClassifierReset:
         *,
         reset_optimizer: bool,
         source: SourceClassRows | None = None,
-        centroid_features: FeatureSource | None = None,
     ) -> None:
         self.model = model
-        self.centroid_features = centroid_features
         self.optimizer = optimizer
         self.reset_optimizer = reset_optimizer
         self.source = source
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
-        if self.centroid_features is not None:
-            features = self.centroid_features.collect()
-            if len(features) != len(labels):
-                raise ValueError(f"centroid features have {len(features)} rows for {len(labels)} pseudo labels")
         rows = torch.from_numpy(class_centroids(features, labels.labels).values.copy())
         if self.source is not None:
             source_rows = self.source.rows(self.model)

@@ -176,21 +176,3 @@ def test_mmt_wires_two_students_their_teachers_and_evaluates_with_a_mean_teacher
     assert [c.optimizer is None for c in consumers[:4]] == [False, False, True, True]
     optimised = {id(p) for group in app.method.optimizer().param_groups for p in group["params"]}
     assert not any(id(p) in optimised for p in app.method.teacher_1().parameters())
-
-
-@pytest.mark.parametrize("kind, own", [("mean", False), ("own", True)])
-def test_mmt_heads_take_centroids_from_the_mean_or_each_models_own_teacher(kind, own, tiny_data, source_model, tmp_path):
-    profile = load_adapt_profile("mmt_uda", tiny_data, source_model, f"mean_teach.head_centroids='{kind}'")
-    app = build_app(profile, work_dir=str(tmp_path))
-    heads = app.method.consumers()[:4]
-    if not own:
-        assert all(head.centroid_features is None for head in heads)
-        return
-    mean = app.method.cluster_features()
-    # students 1, 2 then teachers 1, 2: each model's pair reads its own teacher's features
-    assert [(head.centroid_features.mean, head.centroid_features.index) for head in heads] == [
-        (mean, 0),
-        (mean, 1),
-        (mean, 0),
-        (mean, 1),
-    ]

@@ -1,6 +1,6 @@
 """Feature sources: EncodedFeatures re-encodes (and normalises) the training images every call;
 MemoryFeatures fills an empty hybrid memory once from the encoder and then only reads it back
-(with ``refresh``, refills it every epoch); MeanOfFeatures averages sources and keeps each one's rows."""
+(with ``refresh``, refills it every epoch)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from reidkit.adapters.encoders.feature_sources import EncodedFeatures, MemoryFeatures
-from reidkit.adapters.encoders.mean_features import MeanOfFeatures
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
 from tests.fakes import LookupEncoder
@@ -170,57 +169,3 @@ def test_refresh_also_refills_a_restored_memory_from_the_encoder():
     features = MemoryFeatures(restored, fake, TARGET, refresh=True).collect()
     assert fake.calls == [len(TARGET)]
     np.testing.assert_allclose(features.values, normalised(raw(TARGET)), rtol=0, atol=1e-6)
-
-
-# -- MeanOfFeatures -------------------------------------------------------------------------------
-
-
-class FixedFeatures:
-    """A recording feature source: the same rows on every call."""
-
-    def __init__(self, values: np.ndarray) -> None:
-        self.values = np.asarray(values, dtype=np.float64)
-        self.calls = 0
-
-    def collect(self) -> FeatureMatrix:
-        self.calls += 1
-        return FeatureMatrix(self.values)
-
-
-def two_spaces() -> tuple[FixedFeatures, FixedFeatures]:
-    rng = np.random.default_rng(0)
-    return FixedFeatures(rng.normal(size=(6, DIM)) * 3.0), FixedFeatures(rng.normal(size=(6, DIM)))
-
-
-def test_the_mean_is_the_normalised_average_of_the_normalised_sources():
-    first, second = two_spaces()
-    mean = MeanOfFeatures([first, second]).collect().values
-    expected = normalised((normalised(first.values) + normalised(second.values)) / 2)
-    np.testing.assert_allclose(mean, expected, atol=1e-6)
-
-
-def test_each_part_reads_its_sources_normalised_rows_of_the_latest_collect_without_reencoding():
-    first, second = two_spaces()
-    mean = MeanOfFeatures([first, second])
-    mean.collect()
-    np.testing.assert_allclose(mean.part(0).collect().values, normalised(first.values), atol=1e-6)
-    np.testing.assert_allclose(mean.part(1).collect().values, normalised(second.values), atol=1e-6)
-    assert (first.calls, second.calls) == (1, 1)
-    part = mean.part(1)
-    second.values = -second.values  # the next epoch's features: the part follows the next collect
-    mean.collect()
-    np.testing.assert_allclose(part.collect().values, normalised(second.values), atol=1e-6)
-
-
-def test_a_part_before_any_collect_or_out_of_range_is_refused():
-    mean = MeanOfFeatures(list(two_spaces()))
-    with pytest.raises(RuntimeError, match="has not run yet"):
-        mean.part(0).collect()
-    with pytest.raises(ValueError, match="part 2 of 2"):
-        mean.part(2)
-
-
-def test_sources_of_different_shapes_are_refused():
-    rng = np.random.default_rng(1)
-    with pytest.raises(ValueError, match="disagree on shape"):
-        MeanOfFeatures([FixedFeatures(rng.normal(size=(6, DIM))), FixedFeatures(rng.normal(size=(5, DIM)))]).collect()

@@ -70,34 +70,6 @@ def test_classifier_rows_become_the_normalised_centroids_of_the_clusters(cluster
     assert model(torch.randn(2, 3, 16, 8)).logits.shape == (2, clusters)
 
 
-class Rows:
-    """A feature source returning fixed rows."""
-
-    def __init__(self, features: FeatureMatrix) -> None:
-        self.features = features
-
-    def collect(self) -> FeatureMatrix:
-        return self.features
-
-
-def test_centroid_features_replace_the_clustered_ones_for_the_rows():
-    model = tiny_net()
-    clustered_features, labels = clustered(n=30, clusters=4)
-    own, _ = clustered(n=30, clusters=4, seed=5)
-    ClassifierReset(model, None, reset_optimizer=False, centroid_features=Rows(own)).reset(clustered_features, labels)
-    torch.testing.assert_close(model.classifier.weight.detach(), centroid_rows(own, labels), rtol=0, atol=1e-6)
-
-
-def test_centroid_features_of_another_length_are_refused_before_the_head_changes():
-    model = tiny_net()
-    before = model.classifier.weight.detach().clone()
-    features, labels = clustered(n=30, clusters=4)
-    short, _ = clustered(n=29, clusters=4)
-    with pytest.raises(ValueError, match="29 rows for 30 pseudo labels"):
-        ClassifierReset(model, None, reset_optimizer=False, centroid_features=Rows(short)).reset(features, labels)
-    torch.testing.assert_close(model.classifier.weight.detach(), before, rtol=0, atol=0)
-
-
 def test_outliers_take_no_part_in_the_centroids():
     model = tiny_net()
     features, labels = clustered()
