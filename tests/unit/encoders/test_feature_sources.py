@@ -1,6 +1,6 @@
 """Feature sources: EncodedFeatures re-encodes (and normalises) the training images every call;
 MemoryFeatures fills an empty hybrid memory once from the encoder and then only reads it back
-(with ``refresh``, refills it every epoch)."""
+(with ``refresh``, refills it every epoch); MeanOfFeatures averages normalised sources."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reidkit.adapters.encoders.feature_sources import EncodedFeatures, MemoryFeatures
+from reidkit.adapters.encoders.mean_features import MeanOfFeatures
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
 from tests.fakes import LookupEncoder
@@ -169,3 +170,33 @@ def test_refresh_also_refills_a_restored_memory_from_the_encoder():
     features = MemoryFeatures(restored, fake, TARGET, refresh=True).collect()
     assert fake.calls == [len(TARGET)]
     np.testing.assert_allclose(features.values, normalised(raw(TARGET)), rtol=0, atol=1e-6)
+
+
+# -- MeanOfFeatures -------------------------------------------------------------------------------
+
+
+class FixedFeatures:
+    """A feature source returning the same rows on every call."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values, dtype=np.float64)
+
+    def collect(self) -> FeatureMatrix:
+        return FeatureMatrix(self.values)
+
+
+def test_the_mean_is_the_normalised_average_of_the_normalised_sources():
+    rng = np.random.default_rng(0)
+    first, second = rng.normal(size=(6, DIM)) * 3.0, rng.normal(size=(6, DIM))
+    mean = MeanOfFeatures([FixedFeatures(first), FixedFeatures(second)]).collect().values
+    # a source's scale must not weigh it more: each is normalised before the average
+    np.testing.assert_allclose(mean, normalised((normalised(first) + normalised(second)) / 2), atol=1e-6)
+
+
+def test_sources_of_different_shapes_are_refused():
+    rng = np.random.default_rng(1)
+    sources = [FixedFeatures(rng.normal(size=(6, DIM))), FixedFeatures(rng.normal(size=(5, DIM)))]
+    with pytest.raises(ValueError, match="disagree on shape"):
+        MeanOfFeatures(sources).collect()
+    with pytest.raises(ValueError, match="at least one"):
+        MeanOfFeatures([])
