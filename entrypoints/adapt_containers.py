@@ -509,6 +509,7 @@ class MeanTeachContainer(AdaptBase):
         soft_ce_weight=AdaptBase.config.loss.soft_ce_weight,
         soft_triplet_weight=AdaptBase.config.loss.soft_triplet_weight,
         teacher_momentum=AdaptBase.config.mean_teach.teacher_momentum,
+        triplet_on=AdaptBase.config.loss.triplet_on,
         device=AdaptBase.device,
         amp=AdaptBase.amp,
         seed=AdaptBase.config.seed,

@@ -22,14 +22,15 @@ from reidkit.adapters.models.mean_teacher import ramped_momentum, update_momentu
 from reidkit.adapters.runtime.replication import LocalReplica, Replicas
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.adapters.steps.precision import Precision
-from reidkit.adapters.steps.supervised import EpochSchedule
+from reidkit.adapters.steps.supervised import TRIPLET_INPUTS, EpochSchedule
 from reidkit.domain.types import StepReport
 
 
 class MeanTeachStep:
     """Implements ``TrainingStep[dict]``: ``batch["image"]`` is (B, 2, C, H, W), one view per
     student (see ``TwoViews``). Checkpoints both students, both teachers, the optimiser, the
-    schedule and the step count (the EMA ramp depends on it). ``replicas`` wraps each student
+    schedule and the step count (the EMA ramp depends on it). ``triplet_on`` picks the side of the
+    BNNeck both triplets see (MMT's code: the pooled ``features``). ``replicas`` wraps each student
     (DDP under torchrun); the teachers, never trained, get rank 0's BN statistics after each step
     like the students, so every rank extracts features with the same teachers."""
 
@@ -44,6 +45,7 @@ class MeanTeachStep:
         soft_ce_weight: float = 0.5,
         soft_triplet_weight: float = 0.8,
         teacher_momentum: float = 0.999,
+        triplet_on: str = "features",
         device: str | torch.device = "cpu",
         amp: bool = False,
         seed: int = 0,
@@ -56,6 +58,8 @@ class MeanTeachStep:
                 raise ValueError(f"{name} must be in [0, 1], got {weight}")
         if not 0.0 <= teacher_momentum < 1.0:
             raise ValueError(f"teacher_momentum must be in [0, 1), got {teacher_momentum}")
+        if triplet_on not in TRIPLET_INPUTS:
+            raise ValueError(f"triplet_on must be one of {TRIPLET_INPUTS}, got {triplet_on!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.device = torch.device(device)
@@ -67,6 +71,7 @@ class MeanTeachStep:
         self.soft_ce_weight = float(soft_ce_weight)
         self.soft_triplet_weight = float(soft_triplet_weight)
         self.teacher_momentum = float(teacher_momentum)
+        self.triplet_on = triplet_on
         self.precision = Precision(self.device, amp)
         self.seed = seed
         self.global_step = 0
@@ -117,9 +122,12 @@ class MeanTeachStep:
         w_ce, w_tri = self.soft_ce_weight, self.soft_triplet_weight
         peers = (teachers[1], teachers[0])
         ce = sum(self.cross_entropy(s.logits.float(), labels) for s in students)
-        triplet = sum(batch_hard_triplet(s.features, labels, margin=None).loss for s in students)
+        side = self.triplet_on
+        triplet = sum(batch_hard_triplet(getattr(s, side), labels, margin=None).loss for s in students)
         soft_ce = sum(soft_cross_entropy(s.logits, t.logits) for s, t in zip(students, peers))
-        soft_triplet = sum(soft_softmax_triplet(s.features, t.features, labels) for s, t in zip(students, peers))
+        soft_triplet = sum(
+            soft_softmax_triplet(getattr(s, side), getattr(t, side), labels) for s, t in zip(students, peers)
+        )
         total = (1 - w_ce) * ce + (1 - w_tri) * triplet + w_ce * soft_ce + w_tri * soft_triplet
         return {"ce": ce, "triplet": triplet, "soft_ce": soft_ce, "soft_triplet": soft_triplet, "total": total}
 

@@ -176,3 +176,10 @@ def test_mmt_wires_two_students_their_teachers_and_evaluates_with_a_mean_teacher
     assert [c.optimizer is None for c in consumers[:4]] == [False, False, True, True]
     optimised = {id(p) for group in app.method.optimizer().param_groups for p in group["params"]}
     assert not any(id(p) in optimised for p in app.method.teacher_1().parameters())
+
+
+def test_mmt_triplets_follow_loss_triplet_on(tiny_data, source_model, tmp_path):
+    app = build_app(load_adapt_profile("mmt_uda", tiny_data, source_model), work_dir=str(tmp_path))
+    assert app.method.step().triplet_on == "features"  # MMT's code: the pooled feature
+    profile = load_adapt_profile("mmt_uda", tiny_data, source_model, "loss.triplet_on='embeddings'")
+    assert build_app(profile, work_dir=str(tmp_path)).method.step().triplet_on == "embeddings"

@@ -8,6 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from reidkit.adapters.losses.mutual import soft_softmax_triplet
+from reidkit.adapters.losses.triplet import batch_hard_triplet
 from reidkit.adapters.models.backbone import ReidNet
 from reidkit.adapters.models.mean_teacher import mean_teacher_of
 from reidkit.adapters.models.pooling import GlobalAveragePooling
@@ -81,6 +83,24 @@ def test_total_weights_hard_and_soft_losses_as_mmt():
     assert float(losses["total"]) == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_both_triplets_see_the_chosen_side_of_the_bnneck():
+    images, labels = batch()["image"], batch()["label"]
+    losses = {}
+    for side in ("features", "embeddings"):
+        step = make_step(triplet_on=side)
+        for model in (*step.students, *step.teachers):
+            model.train()
+        students = [s(images[:, i]) for i, s in enumerate(step.students)]
+        teachers = [t(images[:, i]) for i, t in enumerate(step.teachers)]
+        losses[side] = step.losses(students, teachers, labels)
+        hard = sum(batch_hard_triplet(getattr(s, side), labels, margin=None).loss for s in students)
+        peers = (teachers[1], teachers[0])
+        soft = sum(soft_softmax_triplet(getattr(s, side), getattr(t, side), labels) for s, t in zip(students, peers))
+        torch.testing.assert_close(losses[side]["triplet"], hard)
+        torch.testing.assert_close(losses[side]["soft_triplet"], soft)
+    assert not torch.allclose(losses["features"]["triplet"], losses["embeddings"]["triplet"])
+
+
 def test_state_round_trip_continues_exactly():
     first = make_step()
     first.begin_epoch(0)
@@ -102,5 +122,7 @@ def test_bad_settings_are_refused():
         MeanTeachStep(students[:1], students[:1], optimizer)
     with pytest.raises(ValueError, match="soft_ce_weight must be in"):
         MeanTeachStep(students, students, optimizer, soft_ce_weight=1.5)
+    with pytest.raises(ValueError, match="triplet_on must be one of .* got 'logits'"):
+        MeanTeachStep(students, students, optimizer, triplet_on="logits")
     with pytest.raises(KeyError, match="lacks students"):
         make_step().load_state_dict({})
