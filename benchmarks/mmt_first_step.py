@@ -1,0 +1,135 @@
+"""What MMT's students and teachers see at its first step: the figures behind docs/adaptation.md's
+"Why the first epoch costs MMT+ so much".
+
+Builds an MMT profile's container as `reidkit adapt` would, clusters the teachers' mean features
+once, resets the four heads, and over a few two-view batches prints:
+  - the cosine between the two models' (normalised) features of the same image (~0: unrelated spaces)
+  - each student's hard CE and top-class accuracy on the pseudo labels
+  - the peer teacher's entropy, the soft CE against it and how often its top class is the student's
+  - the soft triplet's target: the peer teacher's distance gap (d_an - d_ap) on the student's hardest
+    pairs, the probability its softmax puts on "the negative is farther", and how often it orders
+    the pair the right way
+
+    .venv/bin/python benchmarks/mmt_first_step.py --profile mmt_uda --source-root runs/results --seed 0
+    .venv/bin/python benchmarks/mmt_first_step.py --profile mmt_usl --pretrained PATH [--calibrate-neck]
+
+UDA profiles start from ``<source-root>/seed{S}/direct_transfer/checkpoints/best.pt`` and the
+peer from seed S + 1's; ``--calibrate-neck`` first sets every model's BN-neck statistics from ten
+target batches (what a fresh neck lacks when the starting model has none). ``--set KEY=VALUE``
+goes to the profile as on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reidkit.adapters.losses.mutual import hardest_indices, soft_cross_entropy
+from reidkit.adapters.losses.triplet import euclidean_distances
+from reidkit.entrypoints.containers import build_app
+from reidkit.entrypoints.settings import load_profile
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    settings = [f"seed={args.seed}", "runtime.threads=1", *args.set]
+    if args.pretrained:
+        settings.append(f"model.pretrained='{args.pretrained}'")
+    if args.source_root:
+        root = args.source_root
+        settings += [
+            f"adapt.source_model='{root}/seed{args.seed}/direct_transfer/checkpoints/best.pt'",
+            f"mean_teach.peer_source_model='{root}/seed{args.seed + 1}/direct_transfer/checkpoints/best.pt'",
+        ]
+    return settings
+
+
+def calibrate_necks(models: list[torch.nn.Module], batches) -> None:
+    """Each neck's running statistics become the mean and variance over ``batches``."""
+    for model in models:
+        model.eval()
+        model.neck.train()
+        model.neck.reset_running_stats()
+        model.neck.momentum = None  # a cumulative average
+    with torch.no_grad():
+        for index, batch in enumerate(batches):
+            if index == 10:
+                break
+            for position, model in enumerate(models):
+                model(batch["image"][:, position % 2])
+    for model in models:
+        model.neck.momentum = 0.1
+
+
+def first_step(batch: dict, students: list, teachers: list) -> dict[str, float]:
+    images, labels = batch["image"], batch["label"]
+    with torch.no_grad():
+        out_s = [model(images[:, view]) for view, model in enumerate(students)]
+        out_t = [model(images[:, view]) for view, model in enumerate(teachers)]
+    peers = (out_t[1], out_t[0])
+    row: dict[str, list[float]] = {}
+    for student, peer in zip(out_s, peers):
+        probabilities = F.softmax(peer.logits.float(), dim=1)
+        distances_s = euclidean_distances(student.features.float())
+        distances_t = euclidean_distances(peer.features.float())
+        ap, an, valid = hardest_indices(distances_s, labels)
+        rows = torch.arange(len(labels))
+        gap = (distances_t[rows, an] - distances_t[rows, ap])[valid]
+        values = {
+            "hard CE": F.cross_entropy(student.logits.float(), labels).item(),
+            "accuracy": (student.logits.argmax(1) == labels).float().mean().item(),
+            "peer teacher entropy": -(probabilities * probabilities.clamp_min(1e-12).log()).sum(1).mean().item(),
+            "soft CE vs peer": soft_cross_entropy(student.logits, peer.logits).item(),
+            "top class = peer's": (student.logits.argmax(1) == peer.logits.argmax(1)).float().mean().item(),
+            "peer gap on hardest pairs": gap.mean().item(),
+            "peer target P(negative farther)": torch.sigmoid(gap).mean().item(),
+            "peer orders the pair right": (gap > 0).float().mean().item(),
+            "mean pairwise distance": distances_s.mean().item(),
+        }
+        for name, value in values.items():
+            row.setdefault(name, []).append(value)
+    return {name: float(np.mean(values)) for name, values in row.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="mmt_uda")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source-root", default="", help="folder of seedN/direct_transfer runs (UDA profiles)")
+    parser.add_argument("--pretrained", default="", help="model.pretrained (USL profiles)")
+    parser.add_argument("--calibrate-neck", action="store_true")
+    parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--work-dir", default="runs/mmt_first_step")
+    args = parser.parse_args()
+
+    app = build_app(load_profile(args.profile, overrides(args)), work_dir=args.work_dir)
+    with app:
+        method = app.method
+        students = [method.model(), method.student_2()]
+        teachers = [method.teacher_1(), method.teacher_2()]
+        views = method.target_views()
+        if args.calibrate_neck:
+            features = method.cluster_features().collect()
+            views.reset(features, app.core.pseudo_labeler().assign(features))
+            calibrate_necks([*students, *teachers], views.epoch(0))
+        sources = method.cluster_features().sources
+        parts = [source.collect().normalized().values for source in sources]
+        features = method.cluster_features().collect()
+        labels = app.core.pseudo_labeler().assign(features)
+        for consumer in method.consumers():
+            consumer.reset(features, labels)
+        for model in (*students, *teachers):
+            model.train()
+        rows = [first_step(batch, students, teachers) for _, batch in zip(range(args.batches), views.epoch(1))]
+
+    print(f"{args.profile}, seed {args.seed}: {labels.num_clusters} clusters")
+    print(f"cosine between the two models' features of the same image: {np.mean(np.sum(parts[0] * parts[1], 1)):.3f}")
+    for name in rows[0]:
+        print(f"{name:>34}: {np.mean([row[name] for row in rows]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
