@@ -27,8 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reidkit.adapters.encoders.mean_features import MeanOfFeatures
 from reidkit.adapters.losses.mutual import hardest_indices, soft_cross_entropy
 from reidkit.adapters.losses.triplet import euclidean_distances
+from reidkit.domain.types import FeatureMatrix
 from reidkit.entrypoints.containers import build_app
 from reidkit.entrypoints.settings import load_profile
 
@@ -46,8 +48,19 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return settings
 
 
+class Collected:
+    """A feature source that hands back rows already extracted."""
+
+    def __init__(self, features: FeatureMatrix) -> None:
+        self.features = features
+
+    def collect(self) -> FeatureMatrix:
+        return self.features
+
+
 def calibrate_necks(models: list[torch.nn.Module], batches) -> None:
     """Each neck's running statistics become the mean and variance over ``batches``."""
+    momenta = [model.neck.momentum for model in models]
     for model in models:
         model.eval()
         model.neck.train()
@@ -59,8 +72,8 @@ def calibrate_necks(models: list[torch.nn.Module], batches) -> None:
                 break
             for position, model in enumerate(models):
                 model(batch["image"][:, position % 2])
-    for model in models:
-        model.neck.momentum = 0.1
+    for model, momentum in zip(models, momenta):
+        model.neck.momentum = momentum
 
 
 def first_step(batch: dict, students: list, teachers: list) -> dict[str, float]:
@@ -71,7 +84,6 @@ def first_step(batch: dict, students: list, teachers: list) -> dict[str, float]:
     peers = (out_t[1], out_t[0])
     row: dict[str, list[float]] = {}
     for student, peer in zip(out_s, peers):
-        probabilities = F.softmax(peer.logits.float(), dim=1)
         distances_s = euclidean_distances(student.features.float())
         distances_t = euclidean_distances(peer.features.float())
         ap, an, valid = hardest_indices(distances_s, labels)
@@ -80,7 +92,7 @@ def first_step(batch: dict, students: list, teachers: list) -> dict[str, float]:
         values = {
             "hard CE": F.cross_entropy(student.logits.float(), labels).item(),
             "accuracy": (student.logits.argmax(1) == labels).float().mean().item(),
-            "peer teacher entropy": -(probabilities * probabilities.clamp_min(1e-12).log()).sum(1).mean().item(),
+            "peer teacher entropy": soft_cross_entropy(peer.logits, peer.logits).item(),
             "soft CE vs peer": soft_cross_entropy(student.logits, peer.logits).item(),
             "top class = peer's": (student.logits.argmax(1) == peer.logits.argmax(1)).float().mean().item(),
             "peer gap on hardest pairs": gap.mean().item(),
@@ -115,9 +127,9 @@ def main() -> None:
             features = method.cluster_features().collect()
             views.reset(features, app.core.pseudo_labeler().assign(features))
             calibrate_necks([*students, *teachers], views.epoch(0))
-        sources = method.cluster_features().sources
-        parts = [source.collect().normalized().values for source in sources]
-        features = method.cluster_features().collect()
+        # each teacher's features once: the cosine needs them apart, the labels their mean
+        parts = [source.collect().normalized() for source in method.cluster_features().sources]
+        features = MeanOfFeatures([Collected(part) for part in parts]).collect()
         labels = app.core.pseudo_labeler().assign(features)
         for consumer in method.consumers():
             consumer.reset(features, labels)
@@ -126,7 +138,7 @@ def main() -> None:
         rows = [first_step(batch, students, teachers) for _, batch in zip(range(args.batches), views.epoch(1))]
 
     print(f"{args.profile}, seed {args.seed}: {labels.num_clusters} clusters")
-    print(f"cosine between the two models' features of the same image: {np.mean(np.sum(parts[0] * parts[1], 1)):.3f}")
+    print(f"cosine between the two models' features of the same image: {np.mean(np.sum(parts[0].values * parts[1].values, 1)):.3f}")
     for name in rows[0]:
         print(f"{name:>34}: {np.mean([row[name] for row in rows]):.3f}")
 
