@@ -1,7 +1,8 @@
 """Scores each of an MMT checkpoint's four networks on the target, and the mean of the teachers.
 
 MMT evaluates its first mean teacher; this says whether a fall in that figure is the students', the
-teachers' or one model's (docs/adaptation.md, "What the last two epochs do to MMT+").
+teachers' or one model's (docs/adaptation.md, "The end: MMT's mean teachers gain, its peer
+losses cost").
 
     .venv/bin/python benchmarks/mmt_checkpoint_models.py --profile mmt_plus_uda \
         --checkpoint RUN/checkpoints/epoch_0010.pt [--checkpoint RUN/checkpoints/best.pt ...]
