@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from reidkit.adapters.encoders.feature_sources import EncodedFeatures
-from reidkit.adapters.encoders.mean_features import MeanOfFeatures
+from reidkit.adapters.encoders.mean_features import mean_of_normalised
 from reidkit.domain.types import EmbeddedSet
 from reidkit.entrypoints.containers import build_app
 from reidkit.entrypoints.settings import load_profile
@@ -67,11 +66,10 @@ def main() -> None:
             epoch = load_networks(checkpoint, students, teachers)
             query = {name: encoder.encode(target.query) for name, encoder in encoders.items()}
             gallery = {name: encoder.encode(target.gallery) for name, encoder in encoders.items()}
-            # as MMT clusters: the normalised mean of both teachers' features (extracted again)
-            teacher_encoders = [method.teacher_encoder_1(), method.teacher_encoder_2()]
-            for features, records in ((query, target.query), (gallery, target.gallery)):
-                sources = [EncodedFeatures(encoder, records) for encoder in teacher_encoders]
-                features["mean of teachers"] = MeanOfFeatures(sources).collect()
+            # as MMT clusters: the normalised mean of both teachers' features
+            for features in (query, gallery):
+                teachers_features = [features["teacher 1 (evaluated)"], features["teacher 2"]]
+                features["mean of teachers"] = mean_of_normalised(teachers_features)
             for name in query:
                 metrics = evaluator.evaluate(
                     EmbeddedSet.of(query[name], target.query), EmbeddedSet.of(gallery[name], target.gallery)

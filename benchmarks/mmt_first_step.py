@@ -27,10 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reidkit.adapters.encoders.mean_features import MeanOfFeatures
+from reidkit.adapters.encoders.mean_features import mean_of_normalised
 from reidkit.adapters.losses.mutual import hardest_indices, soft_cross_entropy
 from reidkit.adapters.losses.triplet import euclidean_distances
-from reidkit.domain.types import FeatureMatrix
 from reidkit.entrypoints.containers import build_app
 from reidkit.entrypoints.settings import load_profile
 
@@ -46,16 +45,6 @@ def overrides(args: argparse.Namespace) -> list[str]:
             f"mean_teach.peer_source_model='{root}/seed{args.seed + 1}/direct_transfer/checkpoints/best.pt'",
         ]
     return settings
-
-
-class Collected:
-    """A feature source that hands back rows already extracted."""
-
-    def __init__(self, features: FeatureMatrix) -> None:
-        self.features = features
-
-    def collect(self) -> FeatureMatrix:
-        return self.features
 
 
 def calibrate_necks(models: list[torch.nn.Module], batches) -> None:
@@ -129,7 +118,7 @@ def main() -> None:
             calibrate_necks([*students, *teachers], views.epoch(0))
         # each teacher's features once: the cosine needs them apart, the labels their mean
         parts = [source.collect().normalized() for source in method.cluster_features().sources]
-        features = MeanOfFeatures([Collected(part) for part in parts]).collect()
+        features = mean_of_normalised(parts)
         labels = app.core.pseudo_labeler().assign(features)
         for consumer in method.consumers():
             consumer.reset(features, labels)
