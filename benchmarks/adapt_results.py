@@ -42,7 +42,6 @@ PROFILES = [
     "strong_baseline_uda", "uda_tp", "cluster_contrast_uda", "spcl_uda", "mmt_uda", "mmt_plus_uda",
 ]  # fmt: skip
 REIDKIT = str(Path(sys.executable).with_name("reidkit"))
-ORACLE_ITERS_PER_EPOCH = 100  # the adaptation profiles' volume per epoch
 
 
 def last_target(run_dir: Path) -> dict | None:
@@ -156,6 +155,7 @@ def main() -> None:
     variants = {row: split_row(row) for row in args.profiles}
     profiles = {row: load_profile(name, settings) for row, (name, settings) in variants.items()}
     demo_epochs = load_profile("demo").train.epochs
+    oracle_iters = load_profile("strong_baseline_uda").train.iters_per_epoch  # the adaptation profiles' volume
     generic = root / "generic_backbone"
     generic_epochs = load_profile("generic_backbone").train.epochs
     needs_generic = not args.collect and any(p.adapt.start_from == "pretrained" for p in profiles.values())
@@ -194,9 +194,9 @@ def main() -> None:
             ensure(["adapt", "--profile", name, "--set", f"seed={seed}", *start], run_dir, profile.train.epochs)
             record(row, seed, run_dir)
         if not args.no_oracle:
-            oracle = base / f"oracle-{ORACLE_ITERS_PER_EPOCH}-iters"  # not a 25-iteration run of an older table
+            oracle = base / f"oracle-{oracle_iters}-iters"  # not a 25-iteration run of an older table
             target_only = ["--set", "train.domain='target'", "--set", "eval.domains=['target']"]
-            volume = ["--set", f"train.iters_per_epoch={ORACLE_ITERS_PER_EPOCH}"]
+            volume = ["--set", f"train.iters_per_epoch={oracle_iters}"]
             ensure(["train", "--profile", "demo", "--set", f"seed={seed}", *target_only, *volume], oracle, demo_epochs)
             record("oracle (target labels)", seed, oracle)
 
