@@ -4,7 +4,8 @@
 Builds an MMT profile's container as `reidkit adapt` would, clusters the teachers' mean features
 once, resets the four heads, and over a few two-view batches prints:
   - the cosine between the two models' (normalised) features of the same image (~0: unrelated spaces)
-  - each student's hard CE and top-class accuracy on the pseudo labels
+  - each student's hard CE and top-class accuracy on the pseudo labels, and how often its top class
+    for a target image is a source identity (profiles with a labelled source, whose rows come first)
   - the peer teacher's entropy, the soft CE against it and how often its top class is the student's
   - the soft triplet's target: the peer teacher's distance gap (d_an - d_ap) on the student's hardest
     pairs, the probability its softmax puts on "the negative is farther", and how often it orders
@@ -65,8 +66,8 @@ def calibrate_necks(models: list[torch.nn.Module], batches) -> None:
         model.neck.momentum = momentum
 
 
-def first_step(batch: dict, students: list, teachers: list) -> dict[str, float]:
-    images, labels = batch["image"], batch["label"]
+def first_step(batch: dict, students: list, teachers: list, label_offset: int) -> dict[str, float]:
+    images, labels = batch["image"], batch["label"] + label_offset
     with torch.no_grad():
         out_s = [model(images[:, view]) for view, model in enumerate(students)]
         out_t = [model(images[:, view]) for view, model in enumerate(teachers)]
@@ -81,6 +82,7 @@ def first_step(batch: dict, students: list, teachers: list) -> dict[str, float]:
         values = {
             "hard CE": F.cross_entropy(student.logits.float(), labels).item(),
             "accuracy": (student.logits.argmax(1) == labels).float().mean().item(),
+            "top class a source identity": (student.logits.argmax(1) < label_offset).float().mean().item(),
             "peer teacher entropy": soft_cross_entropy(peer.logits, peer.logits).item(),
             "soft CE vs peer": soft_cross_entropy(student.logits, peer.logits).item(),
             "top class = peer's": (student.logits.argmax(1) == peer.logits.argmax(1)).float().mean().item(),
@@ -124,7 +126,10 @@ def main() -> None:
             consumer.reset(features, labels)
         for model in (*students, *teachers):
             model.train()
-        rows = [first_step(batch, students, teachers) for _, batch in zip(range(args.batches), views.epoch(1))]
+        # with a labelled source (MMT+) the heads hold its identities first, as the training batches' labels
+        label_offset = students[0].classifier.out_features - labels.num_clusters
+        batches = zip(range(args.batches), views.epoch(1))
+        rows = [first_step(batch, students, teachers, label_offset) for _, batch in batches]
 
     print(f"{args.profile}, seed {args.seed}: {labels.num_clusters} clusters")
     print(f"cosine between the two models' features of the same image: {np.mean(np.sum(parts[0].values * parts[1].values, 1)):.3f}")
