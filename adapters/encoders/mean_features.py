@@ -13,7 +13,7 @@ from reidkit.domain.types import FeatureMatrix
 def mean_of_normalised(features: Sequence[FeatureMatrix]) -> FeatureMatrix:
     """The L2-normalised mean of the (normalised) matrices: no source weighs more for its scale."""
     if not features:
-        raise ValueError("MeanOfFeatures needs at least one feature source")
+        raise ValueError("mean_of_normalised needs at least one feature matrix")
     matrices = [matrix.normalized().values for matrix in features]
     shapes = {m.shape for m in matrices}
     if len(shapes) != 1:
