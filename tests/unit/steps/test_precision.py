@@ -86,3 +86,15 @@ def test_cuda_default_is_fp16_with_a_scaler_and_bf16_has_none():
     else:
         with pytest.raises(ReidkitError, match="needs Ampere or newer"):
             Precision(cuda, "bf16")
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"),
+    [(True, False, True), (True, True, False), (False, False, False), (False, True, False)],
+)
+def test_bf16_is_chosen_by_itself_only_on_avx512_bf16_without_amx(monkeypatch, avx512_bf16, amx, expected):
+    from reidkit.adapters.steps.precision import cpu_has_native_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert cpu_has_native_bf16() is expected
