@@ -20,6 +20,7 @@ from reidkit.domain.types import (
 )
 
 B = TypeVar("B")
+X = TypeVar("X")
 
 
 @runtime_checkable
@@ -66,12 +67,33 @@ class LabelScorer(Protocol):
 
 
 @runtime_checkable
-class MemoryBank(Protocol):
-    """Per-epoch lifecycle of a feature memory (the per-batch update is the step's business)."""
+class MemoryBank(Protocol[B, X]):
+    """A feature memory a method trains against (SpCL's hybrid memory, Cluster Contrast's cluster
+    centroids), as every user of one sees it: the feature sources fill it and read its rows, the
+    epoch resets it from the labels (it is a ``LabelConsumer``), the training step scores each batch
+    against it and moves its rows, and the distributed update wraps it. ``X`` is the adapters'
+    array type and ``B`` their batch: neither reaches the domain."""
+
+    @property
+    def initialized(self) -> bool: ...
+
+    def initialize(self, rows: FeatureMatrix) -> None:
+        """Fills the memory with these rows (normalised), each its own class until the next reset."""
+        ...
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None: ...
 
     def snapshot(self) -> FeatureMatrix: ...
+
+    def targets(self, batch: B) -> X:
+        """The memory row (or class) each sample of ``batch`` is trained towards."""
+        ...
+
+    def loss(self, inputs: X, targets: X) -> X: ...
+
+    def update(self, inputs: X, targets: X) -> None:
+        """Moves the targeted rows towards the (detached) inputs; called after the optimiser step."""
+        ...
 
 
 @runtime_checkable

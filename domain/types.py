@@ -163,6 +163,29 @@ class RetrievalMetrics:
 
 
 @frozen
+class LabelSpace:
+    """The classes a run trains: a labelled source's identities first (0..S-1), then the
+    unlabelled target's clusters (S + c). ``source_classes`` is 0 without a labelled source, so a
+    target-only run's labels are its cluster ids. Computed once per run and handed to everything
+    that lays out or offsets classes (joint batches, shared classifier heads, the hybrid memory)."""
+
+    source_classes: int = field(default=0)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.source_classes, bool) or not isinstance(self.source_classes, int) or self.source_classes < 0:
+            raise ValueError(f"source_classes must be an int >= 0, got {self.source_classes!r}")
+
+    @property
+    def target_offset(self) -> int:
+        """What a target cluster id is shifted by in the joint label space."""
+        return self.source_classes
+
+    def num_classes(self, num_clusters: int) -> int:
+        """Classes of a head over the source identities and ``num_clusters`` target clusters."""
+        return self.source_classes + num_clusters
+
+
+@frozen
 class StepReport:
     """What one optimisation step reports. Values may be 0-d tensors; call float() only to log."""
 
