@@ -5,17 +5,19 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.samplers import IdentitySampler
 
 
 class LoaderBatchSource:
-    """Batches of ``{"image", "label", "camid", "index"}`` tensors, ``batch_size`` = P x K.
+    """``TrainingBatch``es of ``batch_size`` = P x K samples, every sample stamped with ``domain``.
 
     Randomness of epoch e, re-applied each time its loader starts iterating: the sampler's order
     comes from ``sampler.set_epoch(e)``; augmentation in worker w draws from torch seeded with the
@@ -37,6 +39,7 @@ class LoaderBatchSource:
         num_workers: int = 0,
         pin_memory: bool = False,
         rank: int = 0,
+        domain: int = SOURCE_DOMAIN,
     ) -> None:
         if batch_size != sampler.batch_size:
             raise ValueError(
@@ -51,13 +54,14 @@ class LoaderBatchSource:
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.rank = int(rank)
+        self.domain = int(domain)
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
 
-    def epoch(self, epoch: int) -> DataLoader:
+    def epoch(self, epoch: int) -> _Epoch:
         self.sampler.set_epoch(epoch)
-        return _EpochLoader(
+        loader = _EpochLoader(
             self.dataset,
             epoch=epoch,
             epoch_seed=derive_seed(self.seed, epoch, self.rank),
@@ -71,6 +75,22 @@ class LoaderBatchSource:
             # A fresh loader per epoch: persistent workers would carry their RNG across epochs.
             persistent_workers=False,
         )
+        return _Epoch(loader, self.domain)
+
+
+class _Epoch:
+    """One epoch's batches as TrainingBatch values; iterating it again repeats them. Iteration
+    (and with it the loader's reseeding) starts at the first batch, not when the epoch is made."""
+
+    def __init__(self, loader: DataLoader, domain: int) -> None:
+        self.loader, self.domain = loader, domain
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[TrainingBatch]:
+        for item in self.loader:
+            yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], self.domain)
 
 
 class _EpochLoader(DataLoader):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from PIL import Image
 
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.domain.errors import PseudoLabelError
 from reidkit.domain.ports import BatchSource
-from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
-
-SOURCE_DOMAIN, TARGET_DOMAIN = 0, 1
+from reidkit.domain.types import FeatureMatrix, ImageRecord, LabelSpace, PseudoLabels
 
 
 class PseudoLabelledBatches:
@@ -80,41 +79,44 @@ class PseudoLabelledBatches:
             singletons_once=self.singletons_once,
         )
         self._source = LoaderBatchSource(
-            dataset, sampler, sampler.batch_size, seed=self.seed, num_workers=self.num_workers, rank=self.rank
+            dataset,
+            sampler,
+            sampler.batch_size,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            rank=self.rank,
+            domain=self.domain,
         )
 
     def __len__(self) -> int:
         return self.num_batches
 
-    def epoch(self, epoch: int) -> Iterator[dict]:
+    def epoch(self, epoch: int) -> Iterable[TrainingBatch]:
         if self._source is None:
             raise RuntimeError("PseudoLabelledBatches.epoch() before reset(): no pseudo labels yet")
-        for batch in self._source.epoch(epoch):
-            batch["domain"] = torch.full_like(batch["label"], self.domain)
-            yield batch
+        return self._source.epoch(epoch)
 
 
 class JointBatches:
-    """Each batch is a source batch followed by a target batch (the UDA steps of SpCL and of the
-    strong baseline train on both): tensors concatenated, ``domain`` 0 for source rows and 1 for
-    target rows. ``target_label_offset`` shifts the target's pseudo labels past the source's
-    classes when both share one classifier (SpCL's memory keeps the labels per domain: 0)."""
+    """Each batch is a source batch followed by a target batch (the UDA steps of SpCL, the strong
+    baseline and MMT+ train on both), ``domains`` SOURCE_DOMAIN for the source rows and
+    TARGET_DOMAIN for the target rows whatever the halves carried. The target's pseudo labels are
+    shifted past the source's classes (``label_space.target_offset``), so both live in one label
+    space: a shared classifier reads them as they are, SpCL's memory looks target rows up by index."""
 
-    def __init__(self, source: BatchSource[dict], target: BatchSource[dict], *, target_label_offset: int = 0) -> None:
-        if isinstance(target_label_offset, bool) or not isinstance(target_label_offset, int) or target_label_offset < 0:
-            raise ValueError(f"target_label_offset must be an int >= 0, got {target_label_offset!r}")
+    def __init__(self, source: BatchSource[TrainingBatch], target: BatchSource[TrainingBatch], label_space: LabelSpace) -> None:
+        if not isinstance(label_space, LabelSpace):
+            raise TypeError(f"label_space must be a LabelSpace, got {type(label_space).__name__}")
         self.source, self.target = source, target
-        self.target_label_offset = target_label_offset
+        self.label_space = label_space
 
     def __len__(self) -> int:
         return min(len(self.source), len(self.target))
 
-    def epoch(self, epoch: int) -> Iterator[dict]:
+    def epoch(self, epoch: int) -> Iterator[TrainingBatch]:
+        offset = self.label_space.target_offset
         for source, target in zip(self.source.epoch(epoch), self.target.epoch(epoch)):
-            source = {**source, "domain": torch.full_like(source["label"], SOURCE_DOMAIN)}
-            target = {
-                **target,
-                "label": target["label"] + self.target_label_offset,
-                "domain": torch.full_like(target["label"], TARGET_DOMAIN),
-            }
-            yield {key: torch.cat([source[key], target[key]]) for key in source.keys() & target.keys()}
+            yield TrainingBatch.concat([
+                TrainingBatch.of_domain(source.images, source.labels, source.indexes, SOURCE_DOMAIN),
+                TrainingBatch.of_domain(target.images, target.labels + offset, target.indexes, TARGET_DOMAIN),
+            ])

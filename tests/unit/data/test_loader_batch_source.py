@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.samplers import IdentitySampler
@@ -28,34 +29,42 @@ def dataset(tmp_path: Path) -> ImageDataset:
     return ImageDataset(records, build_train_transform(16, 8, pad=2, erasing_p=0.5))
 
 
-def _source(dataset: ImageDataset, *, workers: int = 0, seed: int = 1) -> LoaderBatchSource:
+def _source(dataset: ImageDataset, *, workers: int = 0, seed: int = 1, **kwargs) -> LoaderBatchSource:
     labels = [r.pid for r in dataset.records]
     sampler = IdentitySampler(labels, instances_per_id=2, ids_per_batch=3, seed=seed, num_batches=3)
-    return LoaderBatchSource(dataset, sampler, 6, seed=seed, num_workers=workers)
+    return LoaderBatchSource(dataset, sampler, 6, seed=seed, num_workers=workers, **kwargs)
+
+
+FIELDS = ("images", "labels", "indexes", "domains")
 
 
 def _collect(batches) -> list[dict[str, torch.Tensor]]:
-    return [dict(batch) for batch in batches]
+    return [{name: getattr(batch, name) for name in FIELDS} for batch in batches]
 
 
 def _same(a: list[dict[str, torch.Tensor]], b: list[dict[str, torch.Tensor]]) -> bool:
     return len(a) == len(b) and all(torch.equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
 
 
-def test_batches_are_stacked_dicts_and_len_is_exact(dataset: ImageDataset) -> None:
+def test_batches_are_training_batches_and_len_is_exact(dataset: ImageDataset) -> None:
     source = _source(dataset)
-    batches = _collect(source.epoch(0))
-    assert len(source) == 3 == len(batches)
+    batches = list(source.epoch(0))
+    assert len(source) == 3 == len(batches) == len(source.epoch(0))
     first = batches[0]
-    assert set(first) == {"image", "label", "camid", "index"}
-    assert first["image"].shape == (6, 3, 16, 8)
-    assert first["label"].dtype == torch.int64 and first["label"].shape == (6,)
-    labels = [int(v) for v in first["label"]]
+    assert isinstance(first, TrainingBatch)
+    assert first.images.shape == (6, 3, 16, 8)
+    assert first.labels.dtype == torch.int64 and first.labels.shape == (6,)
+    labels = [int(v) for v in first.labels]
     assert len(set(labels)) == 3 and all(labels.count(v) == 2 for v in labels)
-    # labels and camids belong to the indexed records
-    for index, label, camid in zip(first["index"], first["label"], first["camid"]):
-        record = dataset.records[int(index)]
-        assert (record.pid, record.camid) == (int(label), int(camid))
+    # labels belong to the indexed records; every sample carries the source's domain id
+    for index, label in zip(first.indexes, first.labels):
+        assert dataset.records[int(index)].pid == int(label)
+    assert first.domains.tolist() == [SOURCE_DOMAIN] * 6
+
+
+def test_every_sample_carries_the_domain_the_source_was_given(dataset: ImageDataset) -> None:
+    batch = next(iter(_source(dataset, domain=TARGET_DOMAIN).epoch(0)))
+    assert batch.domains.tolist() == [TARGET_DOMAIN] * 6
 
 
 def test_same_epoch_gives_identical_batches_whatever_ran_before(dataset: ImageDataset) -> None:
@@ -89,8 +98,8 @@ def test_augmentation_itself_is_reproduced_not_only_the_order(dataset: ImageData
     assert _same(a, b)
     # the same indices with a different torch seed give different pixels: augmentation is random
     torch.manual_seed(12345)
-    again = torch.stack([dataset[int(i)]["image"] for i in a[0]["index"]])
-    assert not torch.equal(again, a[0]["image"])
+    again = torch.stack([dataset[int(i)]["image"] for i in a[0]["indexes"]])
+    assert not torch.equal(again, a[0]["images"])
 
 
 def test_worker_processes_reproduce_an_epoch(dataset: ImageDataset) -> None:

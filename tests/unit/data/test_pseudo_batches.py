@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN
 from reidkit.adapters.data.batches import LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.market import read_market
@@ -17,7 +18,7 @@ from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.adapters.data.synth import ensure_synthetic
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
 from reidkit.domain.errors import PseudoLabelError
-from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
+from reidkit.domain.types import FeatureMatrix, ImageRecord, LabelSpace, PseudoLabels
 
 P, K = 3, 2
 
@@ -61,7 +62,8 @@ def make_batches(records, *, num_batches: int = 3, seed: int = 0, transform=None
 
 
 def collect(batches) -> list[dict[str, torch.Tensor]]:
-    return [dict(batch) for batch in batches]
+    """Each TrainingBatch as a dict of its fields, for comparing epochs."""
+    return [{k: getattr(b, k) for k in ("images", "labels", "indexes", "domains")} for b in batches]
 
 
 def same_batches(a, b) -> bool:
@@ -114,15 +116,14 @@ def test_batches_are_p_by_k_of_pseudo_labels_with_target_domain_and_never_outlie
     got = collect(batches.epoch(0))
     assert len(batches) == 4 == len(got)
     for batch in got:
-        assert set(batch) == {"image", "label", "camid", "index", "domain"}
-        assert batch["image"].shape == (P * K, 3, 64, 32)
+        assert batch["images"].shape == (P * K, 3, 64, 32)
         # the label of every row is the pseudo label of its record, not the record's pid
-        assert batch["label"].tolist() == [int(labels.labels[i]) for i in batch["index"]]
-        assert (batch["label"] >= 0).all()
-        values = batch["label"].tolist()
+        assert batch["labels"].tolist() == [int(labels.labels[i]) for i in batch["indexes"]]
+        assert (batch["labels"] >= 0).all()
+        values = batch["labels"].tolist()
         assert len(set(values)) == P and all(values.count(v) == K for v in values)
-        assert batch["domain"].dtype == batch["label"].dtype and batch["domain"].shape == (P * K,)
-        assert (batch["domain"] == 1).all()
+        assert batch["domains"].dtype == batch["labels"].dtype and batch["domains"].shape == (P * K,)
+        assert (batch["domains"] == TARGET_DOMAIN).all()
 
 
 def test_an_epoch_is_exactly_num_batches_whatever_the_cluster_count(target):
@@ -140,7 +141,7 @@ def test_outlier_records_are_never_sampled(target):
     batches = make_batches(target, num_batches=20)
     labels = labels_with_outliers(target, num_clusters=4, every_nth_outlier=3)
     batches.reset(features_for(target), labels)
-    seen = {int(i) for batch in batches.epoch(0) for i in batch["index"]}
+    seen = {int(i) for batch in batches.epoch(0) for i in batch.indexes}
     outliers = set(np.flatnonzero(labels.labels < 0).tolist())
     assert seen and not seen & outliers
 
@@ -154,14 +155,14 @@ def test_reset_replaces_the_labels_of_the_next_epoch(target):
     second = PseudoLabels(np.array([(r.pid // 2) if i % 5 else -1 for i, r in enumerate(target)]))
     batches.reset(features_for(target), second)
     for batch in batches.epoch(1):
-        assert batch["label"].tolist() == [int(second.labels[i]) for i in batch["index"]]
-        assert all(int(second.labels[i]) >= 0 for i in batch["index"])
+        assert batch.labels.tolist() == [int(second.labels[i]) for i in batch.indexes]
+        assert all(int(second.labels[i]) >= 0 for i in batch.indexes)
 
 
 def test_own_domain_id_is_stamped_on_every_row(target):
-    batches = make_batches(target, domain=0)
+    batches = make_batches(target, domain=SOURCE_DOMAIN)
     batches.reset(features_for(target), labels_with_outliers(target, num_clusters=4))
-    assert all((batch["domain"] == 0).all() for batch in batches.epoch(0))
+    assert all((batch.domains == SOURCE_DOMAIN).all() for batch in batches.epoch(0))
 
 
 def test_epoch_batches_depend_only_on_seed_and_epoch(target):
@@ -198,28 +199,27 @@ def target_batches(records, *, num_batches: int, transform=None) -> PseudoLabell
 def test_joint_batch_is_the_source_batch_then_the_target_batch(source, target):
     src = source_batches(source, num_batches=2)
     tgt = target_batches(target, num_batches=2)
-    joint = collect(JointBatches(src, tgt).epoch(3))
+    joint = collect(JointBatches(src, tgt, LabelSpace()).epoch(3))
     alone = list(zip(collect(src.epoch(3)), collect(tgt.epoch(3))))
     assert len(joint) == 2
     for batch, (s, t) in zip(joint, alone):
-        assert set(batch) == {"image", "label", "camid", "index", "domain"}
-        for key in ("image", "label", "camid", "index"):
+        for key in ("images", "labels", "indexes"):
             assert torch.equal(batch[key], torch.cat([s[key], t[key]])), key
-        assert batch["domain"].tolist() == [0] * (P * K) + [1] * (P * K)
+        assert batch["domains"].tolist() == [SOURCE_DOMAIN] * (P * K) + [TARGET_DOMAIN] * (P * K)
 
 
 def test_joint_domain_ids_override_what_either_source_carried(source, target):
     # both halves are PseudoLabelledBatches stamped with the target domain: the join decides
     a = target_batches(source, num_batches=1)
     b = target_batches(target, num_batches=1)
-    (batch,) = collect(JointBatches(a, b).epoch(0))
-    assert batch["domain"].tolist() == [0] * (P * K) + [1] * (P * K)
+    (batch,) = collect(JointBatches(a, b, LabelSpace()).epoch(0))
+    assert batch["domains"].tolist() == [SOURCE_DOMAIN] * (P * K) + [TARGET_DOMAIN] * (P * K)
 
 
 def test_joint_length_and_epoch_stop_at_the_shorter_source(source, target):
-    joint = JointBatches(source_batches(source, num_batches=3), target_batches(target, num_batches=2))
+    joint = JointBatches(source_batches(source, num_batches=3), target_batches(target, num_batches=2), LabelSpace())
     assert len(joint) == 2 == len(collect(joint.epoch(0)))
-    joint = JointBatches(source_batches(source, num_batches=1), target_batches(target, num_batches=2))
+    joint = JointBatches(source_batches(source, num_batches=1), target_batches(target, num_batches=2), LabelSpace())
     assert len(joint) == 1 == len(collect(joint.epoch(0)))
 
 
@@ -228,6 +228,7 @@ def test_joint_epochs_with_augmentation_repeat_exactly(source, target):
     joint = JointBatches(
         source_batches(source, num_batches=2, transform=transform),
         target_batches(target, num_batches=2, transform=transform),
+        LabelSpace(),
     )
     first = collect(joint.epoch(1))
     torch.rand(10)
@@ -235,18 +236,23 @@ def test_joint_epochs_with_augmentation_repeat_exactly(source, target):
     assert not same_batches(first, collect(joint.epoch(2)))
 
 
-def test_a_label_offset_moves_only_the_target_labels_past_the_source_classes(source, target):
+def test_the_label_space_moves_only_the_target_labels_past_the_source_classes(source, target):
     src = source_batches(source, num_batches=1)
     tgt = target_batches(target, num_batches=1)
-    (plain,) = collect(JointBatches(src, tgt).epoch(0))
-    (shifted,) = collect(JointBatches(src, tgt, target_label_offset=100).epoch(0))
+    (plain,) = collect(JointBatches(src, tgt, LabelSpace()).epoch(0))
+    (shifted,) = collect(JointBatches(src, tgt, LabelSpace(source_classes=100)).epoch(0))
     n = P * K
-    assert torch.equal(shifted["label"][:n], plain["label"][:n])
-    assert torch.equal(shifted["label"][n:], plain["label"][n:] + 100)
-    assert int(shifted["label"][n:].min()) >= 100 > int(shifted["label"][:n].max())
+    assert torch.equal(shifted["labels"][:n], plain["labels"][:n])
+    assert torch.equal(shifted["labels"][n:], plain["labels"][n:] + 100)
+    assert int(shifted["labels"][n:].min()) >= 100 > int(shifted["labels"][:n].max())
 
 
-@pytest.mark.parametrize("offset", [-1, 1.5, True])
-def test_a_bad_label_offset_is_refused(source, target, offset):
-    with pytest.raises(ValueError, match="target_label_offset must be an int >= 0"):
-        JointBatches(source_batches(source, num_batches=1), target_batches(target, num_batches=1), target_label_offset=offset)
+def test_joint_batches_need_a_label_space(source, target):
+    with pytest.raises(TypeError, match="label_space must be a LabelSpace, got int"):
+        JointBatches(source_batches(source, num_batches=1), target_batches(target, num_batches=1), 100)
+
+
+@pytest.mark.parametrize("classes", [-1, 1.5, True])
+def test_a_label_space_refuses_a_bad_class_count(classes):
+    with pytest.raises(ValueError, match="source_classes must be an int >= 0"):
+        LabelSpace(source_classes=classes)
