@@ -14,7 +14,7 @@ from reidkit.adapters.models.weights import read_state_dict
 from reidkit.adapters.runtime.checkpoint import export_state, read_checkpoint
 from reidkit.domain.errors import CheckpointError
 from reidkit.domain.ports import FeatureEncoder
-from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
+from reidkit.domain.types import FeatureMatrix, ImageRecord, LabelSpace, PseudoLabels
 
 _log = structlog.get_logger(__name__)
 
@@ -26,13 +26,17 @@ class SourceClassRows:
     the label the source batches carry); after that the rows are trained weights, which later
     heads keep. Whether they are is checkpointed, so a resumed run keeps them too."""
 
-    def __init__(self, encoder: FeatureEncoder, records: Sequence[ImageRecord]) -> None:
+    def __init__(self, encoder: FeatureEncoder, records: Sequence[ImageRecord], label_space: LabelSpace) -> None:
         if not records:
             raise ValueError("SourceClassRows needs the labelled source training records")
         self.encoder = encoder
         self.records = tuple(records)
         self.pids = [r.pid for r in self.records]
         self.num_classes = len(set(self.pids))
+        if label_space.source_classes != self.num_classes:
+            raise ValueError(
+                f"the label space has {label_space.source_classes} source classes, the source records {self.num_classes}"
+            )
         self.trained = False
 
     def rows(self, model: ReidNet) -> torch.Tensor:
@@ -51,6 +55,22 @@ class SourceClassRows:
         self.trained = bool(state["trained"])
 
 
+class NoSourceRows:
+    """SourceClassRows' null object: a head over the target's clusters alone (no labelled source
+    is trained alongside). Nothing to encode, keep or checkpoint."""
+
+    @property
+    def trained(self) -> bool:
+        return False
+
+    @trained.setter
+    def trained(self, value: bool) -> None:
+        return None  # there are no rows to keep
+
+    def rows(self, model: ReidNet) -> torch.Tensor:
+        return torch.empty(0, model.feature_dim)
+
+
 class ClassifierReset:
     """A ``LabelConsumer``: each epoch the classifier gets one row per cluster, initialised from
     the cluster centroids (as the strong baseline and MMT do), in place so the optimizer keeps
@@ -58,9 +78,10 @@ class ClassifierReset:
     epoch afresh); otherwise only the head's stale moments go. ``optimizer`` None: a model no
     optimiser trains (MMT's mean teachers).
 
-    With ``source`` the head is [source classes; clusters]: the source rows start from the source
-    centroids and are then learned, so later epochs keep them as trained and re-initialise only
-    the cluster rows (as OpenUnReID does)."""
+    The head is [source classes; clusters]: with ``SourceClassRows`` the source rows start from
+    the source centroids and are then learned, so later epochs keep them as trained and
+    re-initialise only the cluster rows (as OpenUnReID does); ``NoSourceRows`` (the default)
+    leaves the clusters alone."""
 
     def __init__(
         self,
@@ -68,24 +89,22 @@ class ClassifierReset:
         optimizer: torch.optim.Optimizer | None,
         *,
         reset_optimizer: bool,
-        source: SourceClassRows | None = None,
+        source: SourceClassRows | NoSourceRows | None = None,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.reset_optimizer = reset_optimizer
-        self.source = source
+        self.source = source if source is not None else NoSourceRows()
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
         rows = torch.from_numpy(class_centroids(features, labels.labels).values.copy())
-        if self.source is not None:
-            source_rows = self.source.rows(self.model)
-            rows = torch.cat([source_rows.to(rows.dtype), rows])
+        source_rows = self.source.rows(self.model)
+        rows = torch.cat([source_rows.to(rows.dtype), rows])
         weight = self.model.resize_classifier(len(rows), rows)
-        if self.source is not None:
-            if self.source.trained:  # trained rows stay as they are (the resize normalises its input)
-                with torch.no_grad():
-                    weight[: len(source_rows)] = source_rows.to(weight.device, weight.dtype)
-            self.source.trained = True
+        if self.source.trained:  # trained rows stay as they are (the resize normalises its input)
+            with torch.no_grad():
+                weight[: len(source_rows)] = source_rows.to(weight.device, weight.dtype)
+        self.source.trained = True
         if self.optimizer is None:  # a mean teacher: no optimiser trains it
             return
         if self.reset_optimizer:

@@ -12,13 +12,19 @@ from torch import nn
 
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
 from reidkit.adapters.models.backbone import ReidNet, build_reid_model
-from reidkit.adapters.models.heads import ClassifierReset, SourceClassRows, load_source_model, source_model_state
+from reidkit.adapters.models.heads import (
+    ClassifierReset,
+    NoSourceRows,
+    SourceClassRows,
+    load_source_model,
+    source_model_state,
+)
 from reidkit.adapters.models.pooling import GeneralizedMeanPooling, GlobalAveragePooling
 from reidkit.adapters.runtime.checkpoint import TorchCheckpointer, export_model
 from reidkit.adapters.steps.optim import WarmupSchedule
 from reidkit.adapters.steps.supervised import SupervisedStep
 from reidkit.domain.errors import CheckpointError
-from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels, TrainingProgress
+from reidkit.domain.types import FeatureMatrix, ImageRecord, LabelSpace, PseudoLabels, TrainingProgress
 
 DIM = 8
 
@@ -157,7 +163,7 @@ class RecordingEncoder:
 def source_rows(classes: int = 4, per_class: int = 3, seed: int = 1) -> tuple[SourceClassRows, RecordingEncoder]:
     records = [ImageRecord(f"{i}.jpg", i % classes, 0) for i in range(classes * per_class)]
     encoder = RecordingEncoder(np.random.default_rng(seed).normal(size=(len(records), DIM)))
-    return SourceClassRows(encoder, records), encoder
+    return SourceClassRows(encoder, records, LabelSpace(source_classes=classes)), encoder
 
 
 def test_a_joint_head_has_the_source_centroids_first_then_the_clusters():
@@ -208,7 +214,24 @@ def test_a_restored_run_keeps_its_trained_source_rows():
 
 def test_source_rows_need_source_records():
     with pytest.raises(ValueError, match="labelled source training records"):
-        SourceClassRows(RecordingEncoder(np.zeros((1, DIM))), [])
+        SourceClassRows(RecordingEncoder(np.zeros((1, DIM))), [], LabelSpace())
+
+
+def test_source_rows_must_agree_with_the_label_space():
+    records = [ImageRecord(f"{i}.jpg", i % 4, 0) for i in range(8)]
+    with pytest.raises(ValueError, match="the label space has 3 source classes, the source records 4"):
+        SourceClassRows(RecordingEncoder(np.zeros((8, DIM))), records, LabelSpace(source_classes=3))
+
+
+def test_without_a_source_the_head_is_the_clusters_alone_and_stays_so():
+    model = tiny_net()
+    head = ClassifierReset(model, torch.optim.Adam(model.parameters()), reset_optimizer=True, source=NoSourceRows())
+    for seed in (0, 1):
+        features, labels = clustered(clusters=3 + seed, seed=seed)
+        head.reset(features, labels)
+        assert model.num_classes == 3 + seed
+        torch.testing.assert_close(model.classifier.weight.detach(), centroid_rows(features, labels), rtol=0, atol=1e-6)
+    assert head.source.trained is False
 
 
 # -- source models ---------------------------------------------------------------------------------
