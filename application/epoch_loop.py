@@ -39,7 +39,9 @@ class Schedule:
 @define
 class EpochLoop(Generic[B]):
     """``evaluations`` are scored by name; the first one picks the best checkpoint (so model
-    selection never needs to look at the other domains' labels)."""
+    selection never needs to look at the other domains' labels). ``run`` returns the progress,
+    whose ``last_metrics`` hold the last evaluation of each domain, also when the run was already
+    finished and resumed with nothing left to do."""
 
     batches: BatchSource[B]
     step: TrainingStep[B]
@@ -81,4 +83,5 @@ def _advance(
     selection = next(iter(scores.values()), None)
     is_best = selection is not None and selection.mAP > progress.best_score
     best = selection.mAP if is_best and selection is not None else progress.best_score
-    return TrainingProgress(epochs_done=epoch + 1, best_score=best, history=history), is_best
+    advanced = TrainingProgress(epochs_done=epoch + 1, best_score=best, history=history, latest=progress.evaluated(scores))
+    return advanced, is_best

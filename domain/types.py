@@ -196,8 +196,20 @@ class StepReport:
 
 @frozen
 class TrainingProgress:
-    """How far a run got: saved with every checkpoint, so resuming knows where to start."""
+    """How far a run got: saved with every checkpoint, so resuming knows where to start, and so a
+    finished run still knows its last evaluation of each domain (``latest``)."""
 
     epochs_done: int = 0
     best_score: float = float("-inf")
     history: tuple[tuple[int, str, float], ...] = ()
+    latest: tuple[tuple[str, RetrievalMetrics], ...] = field(default=(), converter=tuple)
+
+    @property
+    def last_metrics(self) -> dict[str, RetrievalMetrics]:
+        """The last evaluation of each domain, in the order the domains were first evaluated."""
+        return dict(self.latest)
+
+    def evaluated(self, scores: Mapping[str, RetrievalMetrics]) -> tuple[tuple[str, RetrievalMetrics], ...]:
+        """``latest`` after an evaluation that scored ``scores``."""
+        merged = {**self.last_metrics, **scores}
+        return tuple(merged.items())

@@ -43,7 +43,7 @@ from torch import nn
 
 from reidkit.domain.errors import CheckpointError
 from reidkit.domain.ports import Stateful
-from reidkit.domain.types import TrainingProgress
+from reidkit.domain.types import RetrievalMetrics, TrainingProgress
 
 log = logging.getLogger(__name__)
 
@@ -371,6 +371,7 @@ def _progress_to_plain(progress: TrainingProgress) -> dict:
         "epochs_done": int(progress.epochs_done),
         "best_score": float(progress.best_score),
         "history": [[int(e), str(name), float(score)] for e, name, score in progress.history],
+        "latest": [[str(name), metrics.as_dict()] for name, metrics in progress.latest],
     }
 
 
@@ -380,6 +381,7 @@ def _progress_from_plain(plain: Mapping[str, Any], path: Path) -> TrainingProgre
             epochs_done=int(plain["epochs_done"]),
             best_score=float(plain["best_score"]),
             history=tuple((int(e), str(name), float(score)) for e, name, score in plain["history"]),
+            latest=tuple((str(name), RetrievalMetrics(**metrics)) for name, metrics in plain.get("latest", ())),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} has malformed progress: {_first_line(err)}") from err

@@ -52,7 +52,17 @@ def test_epoch_order_is_restore_steps_evaluate_checkpoint():
         "evaluation", "save",
         "run_end",
     ]  # fmt: skip
-    assert progress == TrainingProgress(epochs_done=2, best_score=0.5, history=((0, "source", 0.2), (1, "source", 0.5)))
+    assert (progress.epochs_done, progress.best_score) == (2, 0.5)
+    assert progress.history == ((0, "source", 0.2), (1, "source", 0.5))
+    assert {name: m.mAP for name, m in progress.last_metrics.items()} == {"source": 0.5}
+
+
+def test_the_last_metrics_of_each_domain_survive_a_resume_with_nothing_left_to_do():
+    journal = Journal()
+    finished = make_train(journal, epochs=2, eval_every=1, maps=[0.2, 0.5]).run()
+    again = make_train(Journal(), epochs=2, restored=finished).run()  # no evaluation left to run
+    assert again.epochs_done == 2
+    assert again.last_metrics == finished.last_metrics and again.last_metrics["source"].mAP == 0.5
 
 
 def test_evaluates_only_when_scheduled_and_after_the_last_epoch():

@@ -15,7 +15,7 @@ from reidkit.adapters.runtime.checkpoint import TorchCheckpointer, export_model,
 from reidkit.adapters.steps.optim import WarmupSchedule
 from reidkit.domain.errors import CheckpointError
 from reidkit.domain.ports import Checkpointer
-from reidkit.domain.types import TrainingProgress
+from reidkit.domain.types import RetrievalMetrics, TrainingProgress
 
 
 def components(seed: int = 0) -> dict:
@@ -61,7 +61,10 @@ def test_round_trip_restores_model_optimizer_scheduler_and_progress(tmp_path):
         train_a_little(parts, epoch)
     checkpointer = TorchCheckpointer(tmp_path, parts)
     assert isinstance(checkpointer, Checkpointer)
-    saved_progress = TrainingProgress(epochs_done=3, best_score=0.42, history=((0, "source", 0.3), (2, "target", 0.42)))
+    latest = (("source", RetrievalMetrics(0.3, 0.1, [0.5, 0.75], 4, 3)), ("target", RetrievalMetrics(0.42, 0.2, [1.0], 2, 2)))
+    saved_progress = TrainingProgress(
+        epochs_done=3, best_score=0.42, history=((0, "source", 0.3), (2, "target", 0.42)), latest=latest
+    )
     checkpointer.save(saved_progress, is_best=True)
 
     fresh = components(seed=1)
