@@ -59,13 +59,22 @@ def test_radius_graph_holds_exactly_the_pairs_within_eps(openunreid: Path, featu
         (True, "dbscan_eps0.6_ms4_labels_use_outliers.npy", "eps0.6_useout"),
     ],
 )
+@pytest.mark.parametrize("reach", [None, 0.62, 0.8])
 def test_dbscan_labels_match(
-    openunreid: Path, features: np.ndarray, expected: dict, use_outliers: bool, name: str, key: str
+    openunreid: Path,
+    features: np.ndarray,
+    expected: dict,
+    use_outliers: bool,
+    name: str,
+    key: str,
+    reach: float | None,
 ) -> None:
+    """Whether the graph is built to eps or farther (for the self-paced refiner): same labels."""
     reference = np.load(openunreid / name)
-    labels = DbscanLabeler(k1=30, k2=6, eps=0.6, min_samples=4, use_outliers=use_outliers).assign(
-        FeatureMatrix(features)
-    )
+    labeler = DbscanLabeler(k1=30, k2=6, eps=0.6, min_samples=4, use_outliers=use_outliers)
+    if reach is not None:
+        labeler.reach(reach)
+    labels = labeler.assign(FeatureMatrix(features))
     assert adjusted_rand_score(reference, labels.labels) == 1.0
     # Same numbering too: sklearn's cluster order, then outliers in index order.
     np.testing.assert_array_equal(labels.labels, reference)
