@@ -17,12 +17,29 @@ from structlog.testing import capture_logs
 from reidkit.adapters.clustering.dbscan import DbscanLabeler
 from reidkit.adapters.clustering.infomap_labeler import InfomapLabeler
 from reidkit.adapters.clustering.kmeans import KMeansLabeler
-from reidkit.adapters.clustering.self_paced import SelfPacedRefiner
-from reidkit.domain.ports import PseudoLabeler
+from reidkit.adapters.clustering.self_paced import SelfPacedRefiner, SelfPacedReliability
+from reidkit.domain.ports import LabelRefiner, PseudoLabeler
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 from tests.fakes_clustering import RecordingLabeler
 
 NUM_BLOBS, PER_BLOB, DIM = 4, 12, 16
+
+
+class Refined:
+    """A labeler followed by a refiner, as the adaptation use-case runs them: the pair must keep
+    the labeler contract."""
+
+    def __init__(self, labeler: PseudoLabeler, refiner: LabelRefiner) -> None:
+        self.labeler, self.refiner = labeler, refiner
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        return self.refiner.refine(features, self.labeler.assign(features))
+
+
+def self_paced_reliability() -> Refined:
+    labeler = DbscanLabeler(k1=PER_BLOB, k2=4, eps=0.5, min_samples=3, use_outliers=True)
+    return Refined(labeler, SelfPacedReliability(labeler))
+
 
 # Settings scaled to the blobs: k1 = blob size keeps every k-reciprocal set inside its blob
 # (k1=30 would reach across blobs when N=48).
@@ -32,6 +49,7 @@ STRATEGIES: dict[str, Callable[[], PseudoLabeler]] = {
     "kmeans": lambda: KMeansLabeler(num_clusters=NUM_BLOBS, niter=20, seed=0),
     "infomap": lambda: InfomapLabeler(k=6, min_similarity=0.5, min_cluster_size=3),
     "self_paced": lambda: SelfPacedRefiner(DbscanLabeler(k1=PER_BLOB, k2=4, eps=0.5, min_samples=3, use_outliers=True)),
+    "self_paced_reliability": self_paced_reliability,
     "recording_fake": lambda: RecordingLabeler(radius=0.5, min_size=2),
 }
 

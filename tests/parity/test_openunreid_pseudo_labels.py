@@ -15,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from reidkit.adapters.clustering.dbscan import DbscanLabeler
 from reidkit.adapters.clustering.jaccard import densify, jaccard_graph
-from reidkit.adapters.clustering.self_paced import SelfPacedRefiner
+from reidkit.adapters.clustering.self_paced import SelfPacedRefiner, SelfPacedReliability
 from reidkit.domain.types import FeatureMatrix
 
 
@@ -81,6 +81,30 @@ def test_dbscan_labels_match(
     counts = expected["dbscan_eps0.6_min_samples4"][key]
     assert labels.num_clusters == counts["num_labels"]
     assert labels.num_outliers == counts["num_minus1"]
+
+
+def test_spcl_reliability_refiner_labels_match(openunreid: Path, features: np.ndarray, expected: dict) -> None:
+    """The refiner path: DBSCAN's labels (its graph built to eps + gap), then the criterion on them."""
+    reference = np.load(openunreid / "spcl_reliability_labels_use_outliers.npy")
+    labeler = DbscanLabeler(k1=30, k2=6, eps=0.6, min_samples=4, use_outliers=True)
+    refiner = SelfPacedReliability(labeler, eps_gap=0.02)
+    matrix = FeatureMatrix(features)
+    clustered = labeler.assign(matrix)
+    np.testing.assert_array_equal(clustered.labels, np.load(openunreid / "dbscan_eps0.6_ms4_labels_use_outliers.npy"))
+    labels = refiner.refine(matrix, clustered)
+    assert adjusted_rand_score(reference, labels.labels) == 1.0
+    counts = expected["spcl_reliability_eps_0.58_0.6_0.62_use_outliers"]
+    sizes = np.bincount(labels.labels)
+    assert int((sizes >= 2).sum()) == counts["num_clusters_ge2"]
+    assert int((sizes == 1).sum()) == counts["num_singleton_labels"]
+    assert labels.num_clusters == counts["num_labels"] and labels.num_outliers == counts["num_minus1"]
+    assert int(sizes.max()) == counts["largest_cluster"]
+    assert refiner.independence_threshold == pytest.approx(counts["indep_thres"])
+    # The labeler form (kept while the composition root builds it) gives the very same labels.
+    np.testing.assert_array_equal(
+        SelfPacedRefiner(DbscanLabeler(k1=30, k2=6, eps=0.6, min_samples=4, use_outliers=True)).assign(matrix).labels,
+        labels.labels,
+    )
 
 
 def test_spcl_reliability_labels_match(openunreid: Path, features: np.ndarray, expected: dict) -> None:
