@@ -1,5 +1,5 @@
 """Rank-0 decorators: only the main process writes run files (every rank reads them), and only
-it clusters (every rank trains on its labels).
+it clusters and refines the labels (every rank trains on its labels).
 
 Under torchrun each rank runs the same use-case; without these decorators every rank would write
 (and prune) the same checkpoint and log files, and cluster the same features for nothing.
@@ -8,14 +8,17 @@ Under torchrun each rank runs the same use-case; without these decorators every 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch.distributed as dist
 
 from reidkit.adapters.runtime.collectives import ProcessGroup
-from reidkit.domain.ports import Checkpointer, PseudoLabeler
+from reidkit.domain.ports import Checkpointer, LabelRefiner, PseudoLabeler
 from reidkit.domain.types import FeatureMatrix, PseudoLabels, RetrievalMetrics, StepReport, TrainingProgress
+
+
+T = TypeVar("T")
 
 
 def process_rank() -> int:
@@ -84,16 +87,36 @@ class RankZeroLabeler:
         self.group = group
 
     def assign(self, features: FeatureMatrix) -> PseudoLabels:
-        labels, error = None, None
-        if self.group.is_main:
-            try:
-                labels = self.inner.assign(features)
-            except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
-                error = _picklable(exc)
-        labels, error = self.group.broadcast_object((labels, error))
-        if error is not None:
-            raise error
-        return labels
+        return on_rank_zero(self.group, lambda: self.inner.assign(features))
+
+
+class RankZeroRefiner:
+    """A ``LabelRefiner`` that refines on rank 0 and broadcasts the result (or its failure), as
+    ``RankZeroLabeler`` does for the clustering: the other ranks compute no graph. Rank 0 passes
+    its features on as they came, so a refiner that reuses its labeler's graph of the same
+    features object (``SelfPacedReliability``) still finds it there."""
+
+    def __init__(self, inner: LabelRefiner, group: ProcessGroup) -> None:
+        self.inner = inner
+        self.group = group
+
+    def refine(self, features: FeatureMatrix, labels: PseudoLabels) -> PseudoLabels:
+        return on_rank_zero(self.group, lambda: self.inner.refine(features, labels))
+
+
+def on_rank_zero(group: ProcessGroup, compute: Callable[[], T]) -> T:
+    """``compute()`` on rank 0 only, its (picklable) result on every rank; an exception it raises
+    is broadcast instead and raised on every rank, so none is left waiting for a result."""
+    result, error = None, None
+    if group.is_main:
+        try:
+            result = compute()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
+            error = _picklable(exc)
+    result, error = group.broadcast_object((result, error))
+    if error is not None:
+        raise error
+    return result
 
 
 def _picklable(error: Exception) -> Exception:

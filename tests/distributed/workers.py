@@ -24,7 +24,7 @@ from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.models.backbone import ReidNet
 from reidkit.adapters.models.pooling import GlobalAveragePooling
 from reidkit.adapters.runtime.collectives import ProcessGroup
-from reidkit.adapters.runtime.distributed import RankZeroLabeler
+from reidkit.adapters.runtime.distributed import RankZeroLabeler, RankZeroRefiner
 from reidkit.adapters.runtime.replication import DistributedReplicas, Replicas
 from reidkit.adapters.steps.memory_contrast import MemoryContrastStep
 from reidkit.adapters.steps.supervised import SupervisedStep
@@ -82,6 +82,21 @@ class RankLabeler:
         return PseudoLabels(np.arange(len(features)) % (2 + self.rank))
 
 
+class RankRefiner:
+    """Drops cluster ``rank`` to outliers (so each rank would refine differently), or fails on rank
+    0; counts its calls, which only rank 0 should make."""
+
+    def __init__(self, rank: int, fail: bool = False) -> None:
+        self.rank, self.fail, self.calls = rank, fail, 0
+
+    def refine(self, features: FeatureMatrix, labels: PseudoLabels) -> PseudoLabels:
+        self.calls += 1
+        if self.fail:
+            raise PseudoLabelError("rank 0 could not refine")
+        values = labels.labels
+        return PseudoLabels(np.where(values == self.rank, -1, values - (values > self.rank)))
+
+
 def records(count: int) -> tuple[ImageRecord, ...]:
     return tuple(ImageRecord(f"r{i}.jpg", i % 3, i % 2) for i in range(count))
 
@@ -127,6 +142,52 @@ def collectives(rank: int, world: int, out: Path) -> None:
     saved["cluster_memory"], saved["hybrid_memory"] = cluster.features.clone(), hybrid.features.clone()
     torch.save(saved, out / f"rank{rank}.pt")
     dist.destroy_process_group()
+
+
+def rank_zero_refiner(rank: int, world: int, out: Path) -> None:
+    """RankZeroRefiner on its own (no training steps, so it runs in a fraction of ``collectives``):
+    a fake refiner's result or error, and DBSCAN then SpCL's criterion, counting Jaccard graphs."""
+    import reidkit.adapters.clustering.dbscan as dbscan
+    from reidkit.adapters.clustering.dbscan import DbscanLabeler
+    from reidkit.adapters.clustering.self_paced import SelfPacedReliability
+
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    group = ProcessGroup(rank=rank, world_size=world)
+    saved: dict[str, object] = {}
+    refiner = RankRefiner(rank)
+    given = PseudoLabels(np.arange(6) % 3)
+    saved["refined"] = RankZeroRefiner(refiner, group).refine(FeatureMatrix(np.zeros((6, 2))), given).labels
+    saved["refiner_calls"] = refiner.calls
+    try:
+        RankZeroRefiner(RankRefiner(rank, fail=rank == 0), group).refine(FeatureMatrix(np.zeros((6, 2))), given)
+    except PseudoLabelError as error:
+        saved["refine_error"] = str(error)
+
+    graphs: list[float] = []
+    real = dbscan.jaccard_graph
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - this process only, never restored
+        graphs.append(kwargs["max_distance"])
+        return real(*args, **kwargs)
+
+    dbscan.jaccard_graph = counting
+    labeler = DbscanLabeler(k1=10, k2=4, eps=0.5, min_samples=3, use_outliers=True)
+    reliability = SelfPacedReliability(labeler)
+    features = self_paced_features()
+    labels = RankZeroLabeler(labeler, group).assign(features)
+    saved["self_paced"] = RankZeroRefiner(reliability, group).refine(features, labels).labels
+    saved["threshold"] = reliability.independence_threshold  # rank 0's only: the others never refine
+    saved["graphs"] = graphs
+    torch.save(saved, out / f"refiner_rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def self_paced_features() -> FeatureMatrix:
+    """Eight overlapping blobs of 15: enough noise for SpCL's criterion to expel someone."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(8, DIM))
+    x = centres[np.repeat(np.arange(8), 15)] + rng.normal(scale=0.6, size=(120, DIM))
+    return FeatureMatrix(x / np.linalg.norm(x, axis=1, keepdims=True))
 
 
 def tiny_model(num_classes: int) -> ReidNet:
