@@ -60,9 +60,19 @@ class _Unusable(CheckpointError):
 
 class TorchCheckpointer:
     """Implements the Checkpointer port over ``components`` (name -> anything with
-    ``state_dict()``/``load_state_dict()``), keeping the newest ``keep`` epochs plus the best."""
+    ``state_dict()``/``load_state_dict()``), keeping the newest ``keep`` epochs plus the best.
+    ``files`` does the writing (each operation crash-safe on its own); ``metadata`` is saved in
+    every checkpoint beside the components."""
 
-    def __init__(self, directory: str | Path, components: Mapping[str, Stateful], *, keep: int = 2) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        components: Mapping[str, Stateful],
+        *,
+        keep: int = 2,
+        files: AtomicFiles | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         if keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep}")
         if not components:
@@ -75,6 +85,9 @@ class TorchCheckpointer:
         self.directory = Path(directory)
         self.components = dict(components)
         self.keep = keep
+        self.files = files if files is not None else AtomicFiles()
+        # saved beside the components (e.g. the run's resolved profile); plain data only
+        self.metadata = dict(metadata or {})
 
     # -- saving ------------------------------------------------------------------------------
 
@@ -85,12 +98,13 @@ class TorchCheckpointer:
             "components": {name: _plain(c.state_dict(), name) for name, c in self.components.items()},
             # Lets the restore after a crash finish publishing best.pt.
             "is_best": bool(is_best),
+            **({"metadata": _plain(self.metadata, "metadata")} if self.metadata else {}),
         }
         data = _serialize(payload)
         digest = hashlib.sha256(data).hexdigest()
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"epoch_{progress.epochs_done:04d}.pt"
-        _install(_staged_bytes(path, data), path, digest)
+        self.files.install(self.files.stage(path, data), path, digest)
         if is_best:
             self._publish_best(path, digest)
         self._point_latest_to(path)
@@ -98,15 +112,15 @@ class TorchCheckpointer:
 
     def _publish_best(self, path: Path, digest: str) -> None:
         best = self.directory / "best.pt"
-        _install(_staged_copy(path, best), best, digest)
+        self.files.install(self.files.link(path, best), best, digest)
 
     def _point_latest_to(self, path: Path) -> None:
-        atomic_write_bytes(self.directory / "latest", f"{path.name}\n".encode())
+        self.files.write(self.directory / "latest", f"{path.name}\n".encode())
 
     def _prune(self) -> None:
         for stale in self._epoch_files()[self.keep :]:
-            stale.unlink(missing_ok=True)
-            _sidecar(stale).unlink(missing_ok=True)
+            self.files.remove(stale)
+            self.files.remove(_sidecar(stale))
         self._remove_leftovers()
 
     def _remove_leftovers(self) -> None:
@@ -236,63 +250,74 @@ def export_state(path: str | Path, state: Mapping[str, torch.Tensor]) -> None:
     atomic_write_bytes(path, _serialize(plain))
 
 
+class AtomicFiles:
+    """The file operations a checkpoint save is made of, each crash-safe on its own: a killed
+    process leaves the old file or the new one, never half of one. A test or a fault-injection
+    harness can put a tracing subclass in its place (the checkpointer is given one)."""
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Writes ``data`` to ``path`` via a same-folder temporary file, fsync and rename."""
+        temp = self.stage(path, data)
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
+
+    def stage(self, path: Path, data: bytes) -> Path:
+        """A fsynced temporary file beside ``path`` holding ``data`` (removed again on failure)."""
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        try:
+            with handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+        return Path(handle.name)
+
+    def link(self, source: Path, target: Path) -> Path:
+        """A temporary file beside ``target`` with the bytes of ``source`` (a hard link when the
+        disk allows it)."""
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temp.unlink(missing_ok=True)
+        try:
+            try:
+                os.link(source, temp)
+            except OSError:
+                shutil.copyfile(source, temp)
+                with temp.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return temp
+
+    def install(self, staged: Path, path: Path, digest: str) -> None:
+        """Renames the staged checkpoint ``staged`` to ``path`` after writing its checksum, so that
+        no moment exists at which ``path`` is present with a checksum it fails: an old ``path`` is
+        removed first, and a crash before the rename leaves a checksum without data (ignored, then
+        removed)."""
+        try:
+            if path.exists():
+                path.unlink()
+                _fsync_directory(path.parent)
+            self.write(_sidecar(path), f"{digest}  {path.name}\n".encode())
+            os.replace(staged, path)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
+
+    def remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` via a same-folder temporary file, fsync and rename."""
-    temp = _staged_bytes(path, data)
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _staged_bytes(path: Path, data: bytes) -> Path:
-    """A fsynced temporary file beside ``path`` holding ``data`` (removed again on failure)."""
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return Path(handle.name)
-
-
-def _staged_copy(source: Path, target: Path) -> Path:
-    """A temporary file beside ``target`` with the bytes of ``source`` (a hard link when the disk
-    allows it)."""
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(source, temp)
-        except OSError:
-            shutil.copyfile(source, temp)
-            with temp.open("rb") as handle:
-                os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
-
-
-def _install(staged: Path, path: Path, digest: str) -> None:
-    """Renames the staged checkpoint ``staged`` to ``path`` after writing its checksum, so that no
-    moment exists at which ``path`` is present with a checksum it fails: an old ``path`` is removed
-    first, and a crash before the rename leaves a checksum without data (ignored, then removed)."""
-    try:
-        if path.exists():
-            path.unlink()
-            _fsync_directory(path.parent)
-        atomic_write_bytes(_sidecar(path), f"{digest}  {path.name}\n".encode())
-        os.replace(staged, path)
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
+    AtomicFiles().write(path, data)
 
 
 def _fsync_directory(directory: Path) -> None:
