@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from attrs import field, frozen
 
+from reidkit.domain.errors import DatasetError
 from reidkit.domain.ports import Evaluator, FeatureEncoder
-from reidkit.domain.types import EmbeddedSet, ImageRecord, RetrievalMetrics
+from reidkit.domain.types import EmbeddedSet, ImageRecord, ReidDataset, RetrievalMetrics
 
 
 @frozen
@@ -28,3 +31,17 @@ class Evaluate:
         query = EmbeddedSet.of(self.encoder.encode(self.query), self.query)
         gallery = EmbeddedSet.of(self.encoder.encode(self.gallery), self.gallery)
         return self.evaluator.evaluate(query, gallery)
+
+
+def pick_domain(domains: Mapping[str, ReidDataset], name: str) -> ReidDataset:
+    """The data set named ``name``, or one line saying which ones exist."""
+    if name not in domains:
+        raise DatasetError(f"no domain named {name!r}; the data has {sorted(domains)}")
+    return domains[name]
+
+
+def evaluations(
+    encoder: FeatureEncoder, evaluator: Evaluator, domains: Mapping[str, ReidDataset], names: Sequence[str]
+) -> dict[str, Evaluate]:
+    """One Evaluate per domain in ``names``, in that order (the first one selects the best model)."""
+    return {name: Evaluate(encoder, evaluator, pick_domain(domains, name).query, pick_domain(domains, name).gallery) for name in names}

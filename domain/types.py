@@ -47,6 +47,15 @@ class ReidDataset:
         return len({r.pid for r in self.train})
 
     @property
+    def train_pids(self) -> tuple[int, ...]:
+        """The identity of each training image, in order."""
+        return tuple(r.pid for r in self.train)
+
+    @property
+    def train_camids(self) -> tuple[int, ...]:
+        return tuple(r.camid for r in self.train)
+
+    @property
     def num_cameras(self) -> int:
         return len({r.camid for r in (*self.train, *self.query, *self.gallery)})
 

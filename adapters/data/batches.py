@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 
 from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.samplers import IdentitySampler
+from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.domain.types import ImageRecord
 
 
 class LoaderBatchSource:
@@ -64,7 +67,7 @@ class LoaderBatchSource:
         loader = _EpochLoader(
             self.dataset,
             epoch=epoch,
-            epoch_seed=derive_seed(self.seed, epoch, self.rank),
+            epoch_seed=loader_seed(self.seed, epoch, self.rank),
             batch_size=self.batch_size,
             sampler=self.sampler,
             num_workers=self.num_workers,
@@ -76,6 +79,42 @@ class LoaderBatchSource:
             persistent_workers=False,
         )
         return _Epoch(loader, self.domain)
+
+
+def identity_batches(
+    records: Sequence[ImageRecord],
+    transform: Callable[[Image.Image], torch.Tensor],
+    *,
+    ids_per_batch: int,
+    instances_per_id: int,
+    seed: int,
+    stream: str = "",
+    num_batches: int = 0,
+    camera_aware: bool = False,
+    num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    domain: int = SOURCE_DOMAIN,
+) -> LoaderBatchSource:
+    """P x K batches of labelled ``records`` (their pids are the labels). ``num_batches`` 0 = each
+    image about once per epoch; ``camera_aware`` deals each identity's K images across its
+    cameras; ``stream`` names an independent seed stream derived from ``seed`` (a second batch
+    source of the same run must not draw what the first draws)."""
+    seed = derive_seed(seed, stream) % 2**31 if stream else seed
+    sampler = IdentitySampler(
+        [r.pid for r in records],
+        instances_per_id,
+        ids_per_batch,
+        seed=seed,
+        num_batches=num_batches or None,
+        camids=[r.camid for r in records] if camera_aware else None,
+        rank=rank,
+        world_size=world_size,
+    )
+    dataset = ImageDataset(records, transform)
+    return LoaderBatchSource(
+        dataset, sampler, sampler.batch_size, seed=seed, num_workers=num_workers, rank=rank, domain=domain
+    )
 
 
 class _Epoch:
@@ -112,7 +151,7 @@ class _EpochLoader(DataLoader):
         return super().__iter__()
 
 
-def derive_seed(seed: int, epoch: int, rank: int = 0) -> int:
+def loader_seed(seed: int, epoch: int, rank: int = 0) -> int:
     """A 63-bit seed for (seed, epoch[, rank]); SeedSequence mixes them so nearby pairs do not
     collide. Rank 0 keeps the single-process (seed, epoch) entropy."""
     entropy = [int(seed), int(epoch)] + ([int(rank)] if rank else [])

@@ -86,9 +86,9 @@ class ClassifierReset:
     def __init__(
         self,
         model: ReidNet,
-        optimizer: torch.optim.Optimizer | None,
+        optimizer: torch.optim.Optimizer | None = None,
         *,
-        reset_optimizer: bool,
+        reset_optimizer: bool = False,
         source: SourceClassRows | NoSourceRows | None = None,
     ) -> None:
         self.model = model

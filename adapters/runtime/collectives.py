@@ -39,6 +39,11 @@ class ProcessGroup:
     def distributed(self) -> bool:
         return self.world_size > 1
 
+    @property
+    def topology(self) -> str:
+        """"single" or "distributed": what a composition root selects the distributed decorators by."""
+        return "distributed" if self.distributed else "single"
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
