@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any
+
+import numpy as np
 
 from reidkit.adapters.clustering.centroids import class_centroids
-from reidkit.domain.ports import FeatureEncoder
+from reidkit.domain.ports import FeatureEncoder, MemoryBank
 from reidkit.domain.types import FeatureMatrix, ImageRecord
 
 
@@ -26,17 +28,6 @@ class EncodedFeatures:
         return features.normalized() if self.normalize else features
 
 
-class InstanceMemory(Protocol):
-    """The part of SpCL's hybrid memory that MemoryFeatures needs."""
-
-    @property
-    def initialized(self) -> bool: ...
-
-    def initialize(self, target_features: FeatureMatrix, source_centroids: FeatureMatrix | None = None) -> None: ...
-
-    def snapshot(self) -> FeatureMatrix: ...
-
-
 class MemoryFeatures:
     """SpCL clusters its hybrid memory's instance rows, which training keeps up to date; the
     encoder runs once, to fill an empty memory (target instances, plus source class centroids in
@@ -47,11 +38,16 @@ class MemoryFeatures:
     sees clean eval-mode features of the current model rather than the momentum rows, which are
     train-mode features of augmented images written at different points of the last epoch by a
     changing model. On the demo target the momentum rows fragmented the labels within one epoch
-    (docs/adaptation.md); a resumed run refills at the same epoch boundary, so resume stays exact."""
+    (docs/adaptation.md); a resumed run refills at the same epoch boundary, so resume stays exact.
+
+    The memory is any ``MemoryBank`` (a hybrid memory, or the distributed decorator around one).
+    What it clusters must be one row per target image: a memory whose label space counts other
+    source classes than the source identities given here is refused rather than let a centroid
+    pose as a target image (or a target image as a class)."""
 
     def __init__(
         self,
-        memory: InstanceMemory,
+        memory: MemoryBank[Any, Any],
         encoder: FeatureEncoder,
         target_records: Sequence[ImageRecord],
         source_records: Sequence[ImageRecord] = (),
@@ -68,10 +64,23 @@ class MemoryFeatures:
 
     def collect(self) -> FeatureMatrix:
         if self.refresh or not self.memory.initialized:
-            target = self.encoder.encode(self.target_records).normalized()
-            centroids = None
-            if self.source_records:
-                source = self.encoder.encode(self.source_records).normalized()
-                centroids = class_centroids(source, [r.pid for r in self.source_records])
-            self.memory.initialize(target, centroids)
-        return self.memory.snapshot()
+            self.memory.initialize(self.rows())
+        features = self.memory.snapshot()
+        if len(features) != len(self.target_records):
+            identities = len({r.pid for r in self.source_records})
+            raise ValueError(
+                f"the memory has {len(features)} target rows for {len(self.target_records)} target images: "
+                f"its label space's source classes must be the {identities} source identities"
+            )
+        return features
+
+    def rows(self) -> FeatureMatrix:
+        """What fills the memory: the source class centroids (the normalised mean of each source
+        identity's normalised features; none without source records), then the normalised target
+        features, one row per target image."""
+        target = self.encoder.encode(self.target_records).normalized()
+        if not self.source_records:
+            return target
+        source = self.encoder.encode(self.source_records).normalized()
+        centroids = class_centroids(source, [r.pid for r in self.source_records])
+        return FeatureMatrix(np.concatenate([centroids.values, target.values]))

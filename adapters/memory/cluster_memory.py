@@ -18,7 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from reidkit.adapters.clustering.centroids import class_centroids
-from reidkit.adapters.memory.updates import adopt_saved_shapes, check_memory_settings, momentum_update_
+from reidkit.adapters.data.batch import TrainingBatch
+from reidkit.adapters.memory.updates import (
+    adopt_saved_shapes,
+    check_batch,
+    check_dimension,
+    check_memory_settings,
+    momentum_update_,
+)
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
 UpdateRule = Literal["mean", "hard"]
@@ -26,6 +33,7 @@ UpdateRule = Literal["mean", "hard"]
 
 class ClusterMemory(nn.Module):
     """K x d centroids, K the number of clusters of the current epoch; loss = CE over the centroids.
+    Implements ``MemoryBank[TrainingBatch, Tensor]``.
 
     ``update="mean"`` moves a centroid towards every member in the batch (upstream ``CM``);
     ``"hard"`` moves it once, towards the member least similar to it (upstream ``CM_Hard``).
@@ -66,13 +74,24 @@ class ClusterMemory(nn.Module):
     def num_clusters(self) -> int:
         return int(self.features.shape[0])
 
+    @property
+    def initialized(self) -> bool:
+        return self.num_clusters > 0
+
+    def initialize(self, rows: FeatureMatrix) -> None:
+        """One centroid per row (normalised): each row its own cluster until the next reset."""
+        check_dimension(rows, self.feature_dim)
+        if len(rows) == 0:
+            raise ValueError("ClusterMemory.initialize needs at least one row")
+        values = torch.from_numpy(np.array(rows.values))
+        self.features = F.normalize(values, dim=1).to(self.features)
+
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
         """Rebuilds the rows as the L2-normalised mean feature of clusters 0..K-1; outliers (-1)
         take no part."""
         if len(features) != len(labels):
             raise ValueError(f"features ({len(features)} rows) and labels ({len(labels)}) differ in length")
-        if features.dim != self.feature_dim:
-            raise ValueError(f"features have dimension {features.dim}, the memory {self.feature_dim}")
+        check_dimension(features, self.feature_dim)
         if labels.num_clusters == 0:
             raise ValueError("labels hold no cluster (all outliers): nothing to build the memory from")
         self.features = cluster_means(features, labels).to(self.features)
@@ -80,14 +99,15 @@ class ClusterMemory(nn.Module):
     def snapshot(self) -> FeatureMatrix:
         return FeatureMatrix(self.features.detach().cpu().numpy())
 
-    def targets(self, batch: Mapping[str, Tensor]) -> Tensor:
+    def targets(self, batch: TrainingBatch) -> Tensor:
         """The memory row of each sample: its pseudo label."""
-        return torch.as_tensor(batch["label"]).to(device=self.features.device, dtype=torch.long)
+        return batch.labels.to(device=self.features.device, dtype=torch.long)
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Cross-entropy of the normalised inputs against the centroids; the buffer gets no gradient."""
         if self.num_clusters == 0:
             raise RuntimeError("ClusterMemory is empty: call reset() before loss()")
+        check_batch(inputs, targets, self.feature_dim)
         with torch.autocast(inputs.device.type, enabled=False):
             x = F.normalize(inputs.float(), dim=1)
             logits = x.mm(self.features.detach().t()) / self.temperature
@@ -95,6 +115,7 @@ class ClusterMemory(nn.Module):
 
     def update(self, inputs: Tensor, targets: Tensor) -> None:
         """Momentum update of the centroids from a batch (call it after the optimiser step)."""
+        check_batch(inputs, targets, self.feature_dim)
         x = F.normalize(inputs.detach().to(self.features), dim=1)
         targets = targets.to(device=self.features.device, dtype=torch.long)
         if self.update_rule == "hard":

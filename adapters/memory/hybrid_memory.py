@@ -17,31 +17,53 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from reidkit.adapters.memory.updates import adopt_saved_shapes, check_memory_settings, momentum_update_
-from reidkit.domain.types import FeatureMatrix, PseudoLabels
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
+from reidkit.adapters.memory.updates import (
+    adopt_saved_shapes,
+    check_batch,
+    check_dimension,
+    check_memory_settings,
+    momentum_update_,
+)
+from reidkit.domain.types import FeatureMatrix, LabelSpace, PseudoLabels
 
 _EPSILON = 1e-6  # upstream's, both in the softmax denominator and inside the log
 
 
 class HybridMemory(nn.Module):
-    """R = S + N rows: S source-class centroids (0 without source data) then N target instances.
+    """R = S + N rows: S source-class centroids (S = ``label_space.source_classes``, 0 without
+    source data) then N target instances. Implements ``MemoryBank[TrainingBatch, Tensor]``.
 
-    ``num_source_classes`` is kept as extra state, so ``load_state_dict`` restores the whole memory
-    into a freshly built, still empty one (resuming SpCL needs the memory, it is never re-extracted).
+    The source class count is kept as extra state, so ``load_state_dict`` restores the whole memory
+    into a freshly built, still empty one (resuming SpCL needs the memory, it is never re-extracted),
+    and a saved memory laid out for another label space is refused.
     """
 
     features: Tensor
     labels: Tensor
 
-    def __init__(self, feature_dim: int, *, temperature: float = 0.05, momentum: float = 0.2) -> None:
+    def __init__(
+        self,
+        feature_dim: int,
+        label_space: LabelSpace = LabelSpace(),
+        *,
+        temperature: float = 0.05,
+        momentum: float = 0.2,
+    ) -> None:
         super().__init__()
         check_memory_settings(feature_dim, temperature, momentum)
+        if not isinstance(label_space, LabelSpace):
+            raise TypeError(f"label_space must be a LabelSpace, got {type(label_space).__name__}")
         self.feature_dim = int(feature_dim)
+        self.label_space = label_space
         self.temperature = float(temperature)
         self.momentum = float(momentum)
-        self.num_source_classes = 0
         self.register_buffer("features", torch.zeros(0, self.feature_dim))
         self.register_buffer("labels", torch.zeros(0, dtype=torch.long))
+
+    @property
+    def num_source_classes(self) -> int:
+        return self.label_space.source_classes
 
     @property
     def initialized(self) -> bool:
@@ -49,25 +71,29 @@ class HybridMemory(nn.Module):
 
     @property
     def num_target_rows(self) -> int:
-        return int(self.features.shape[0]) - self.num_source_classes
+        return max(int(self.features.shape[0]) - self.num_source_classes, 0)
 
-    def initialize(self, target_features: FeatureMatrix, source_centroids: FeatureMatrix | None = None) -> None:
-        """Fills the rows (normalised) and gives every row a class of its own until the first reset."""
-        parts = [] if source_centroids is None else [source_centroids]
-        for part in (*parts, target_features):
-            if part.dim != self.feature_dim:
-                raise ValueError(f"features have dimension {part.dim}, the memory {self.feature_dim}")
-        if len(target_features) == 0:
-            raise ValueError("target_features is empty: the memory needs one row per target image")
-        rows = torch.cat([torch.from_numpy(np.array(p.values)) for p in (*parts, target_features)])
-        self.num_source_classes = 0 if source_centroids is None else len(source_centroids)
-        self.features = F.normalize(rows, dim=1).to(self.features)
-        self.labels = torch.arange(rows.shape[0], device=self.labels.device)
+    def initialize(self, rows: FeatureMatrix) -> None:
+        """Fills the memory with ``rows`` (normalised), each its own class until the first reset:
+        the S source class centroids first, then one row per target training image."""
+        check_dimension(rows, self.feature_dim)
+        s = self.num_source_classes
+        if len(rows) <= s:
+            raise ValueError(
+                f"HybridMemory.initialize got {len(rows)} rows: it needs the {s} source class centroids "
+                "and at least one target row after them"
+            )
+        values = torch.from_numpy(np.array(rows.values))
+        self.features = F.normalize(values, dim=1).to(self.features)
+        self.labels = torch.arange(values.shape[0], device=self.labels.device)
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
         """Relabels the target rows: cluster c becomes class S + c, each outlier (-1) a fresh class
-        after the last cluster, in sample order. ``features`` is only checked for its length: SpCL
-        clusters the memory's own rows (``snapshot``)."""
+        after the last cluster, in sample order. ``features`` is only checked for its length and
+        dimension: SpCL clusters the memory's own rows (``snapshot``)."""
+        if not self.initialized:
+            raise RuntimeError("HybridMemory is empty: call initialize() before reset()")
+        check_dimension(features, self.feature_dim)
         n = self.num_target_rows
         if len(labels) != n or len(features) != n:
             raise ValueError(
@@ -84,17 +110,13 @@ class HybridMemory(nn.Module):
         """The N target rows (what SpCL clusters each epoch)."""
         return FeatureMatrix(self.features[self.num_source_classes :].detach().cpu().numpy())
 
-    def targets(self, batch: Mapping[str, Tensor]) -> Tensor:
-        """Memory rows of a batch: a source sample (domain 0) its class id, a target sample S + its
-        index in the target train list. Without a ``domain`` key every sample is a target sample."""
+    def targets(self, batch: TrainingBatch) -> Tensor:
+        """Memory rows of a batch: a source sample (``SOURCE_DOMAIN``) its class id, a target
+        sample S + its index in the target train list."""
         device = self.features.device
-        index = torch.as_tensor(batch["index"]).to(device=device, dtype=torch.long)
-        rows = index + self.num_source_classes
-        if "domain" in batch:
-            source = torch.as_tensor(batch["domain"]).to(device) == 0
-            label = torch.as_tensor(batch["label"]).to(device=device, dtype=torch.long)
-            rows = torch.where(source, label, rows)
-        return rows
+        rows = batch.indexes.to(device=device, dtype=torch.long) + self.num_source_classes
+        source = batch.domains.to(device) == SOURCE_DOMAIN
+        return torch.where(source, batch.labels.to(device=device, dtype=torch.long), rows)
 
     def loss(self, inputs: Tensor, rows: Tensor) -> Tensor:
         """NLL of each sample's class under a softmax over the class-averaged similarities.
@@ -103,6 +125,7 @@ class HybridMemory(nn.Module):
         """
         if not self.initialized:
             raise RuntimeError("HybridMemory is empty: call initialize() before loss()")
+        check_batch(inputs, rows, self.feature_dim)
         rows = rows.to(device=self.features.device, dtype=torch.long)
         with torch.autocast(inputs.device.type, enabled=False):
             logits = inputs.float().mm(self.features.detach().t()) / self.temperature
@@ -120,15 +143,27 @@ class HybridMemory(nn.Module):
     def update(self, inputs: Tensor, rows: Tensor) -> None:
         """Momentum update of the given rows from a batch, sample by sample (call it after the
         optimiser step)."""
+        check_batch(inputs, rows, self.feature_dim)
         momentum_update_(self.features, rows, inputs, self.momentum)
 
     def get_extra_state(self) -> dict[str, int]:
         return {"num_source_classes": self.num_source_classes}
 
     def set_extra_state(self, state: Any) -> None:
-        self.num_source_classes = int(state["num_source_classes"])
+        self._check_saved_source_classes(state)
+
+    def _check_saved_source_classes(self, state: Any) -> None:
+        saved = int(state["num_source_classes"])
+        if saved != self.num_source_classes:
+            raise ValueError(
+                f"the saved HybridMemory has {saved} source class rows, this run's label space "
+                f"{self.num_source_classes}: it was saved by a run with another source dataset"
+            )
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        extra = state_dict.get(prefix + "_extra_state")
+        if extra is not None:  # before any buffer is touched, so a refused state changes nothing
+            self._check_saved_source_classes(extra)
         adopt_saved_shapes(self, state_dict, prefix, ["features", "labels"])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
+from reidkit.domain.types import FeatureMatrix
+
 
 def occurrence_rank(rows: Tensor) -> Tensor:
     """For each position, how many earlier positions hold the same row (0 for a first appearance)."""
@@ -67,3 +69,17 @@ def check_memory_settings(feature_dim: int, temperature: float, momentum: float)
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+
+
+def check_dimension(features: FeatureMatrix, feature_dim: int) -> None:
+    if features.dim != feature_dim:
+        raise ValueError(f"features have dimension {features.dim}, the memory {feature_dim}")
+
+
+def check_batch(inputs: Tensor, targets: Tensor, feature_dim: int) -> None:
+    """Inputs (B, d) of the memory's dimension and one target per input, else a one-line error
+    (rather than a matrix-product error from deep inside the loss)."""
+    if inputs.dim() != 2 or inputs.shape[1] != feature_dim:
+        raise ValueError(f"inputs must be (B, {feature_dim}) for this memory, got {tuple(inputs.shape)}")
+    if targets.shape != (inputs.shape[0],):
+        raise ValueError(f"targets must be ({inputs.shape[0]},), one per input, got {tuple(targets.shape)}")

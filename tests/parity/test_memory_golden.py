@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from reidkit.adapters.data.batch import TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.memory.cluster_memory import ClusterMemory
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
@@ -71,7 +72,10 @@ def test_hybrid_memory_matches_spcl(memory_golden: Path, losses: dict) -> None:
         }
     )
     inputs = torch.from_numpy(data["inputs"]).requires_grad_()
-    rows = memory.targets({"index": torch.from_numpy(data["indexes"])})
+    indexes = torch.from_numpy(data["indexes"])
+    unlabelled = torch.full_like(indexes, -1)  # a target sample's row comes from its index alone
+    batch = TrainingBatch.of_domain(torch.zeros(len(indexes), 3, 1, 1), unlabelled, indexes, TARGET_DOMAIN)
+    rows = memory.targets(batch)
 
     loss = memory.loss(inputs, rows)
     loss.backward()

@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from reidkit.adapters.clustering.centroids import class_centroids
 from reidkit.adapters.encoders.feature_sources import EncodedFeatures, MemoryFeatures
 from reidkit.adapters.encoders.mean_features import MeanOfFeatures
+from reidkit.adapters.memory.cluster_memory import ClusterMemory
+from reidkit.adapters.memory.global_update import GlobalMemoryUpdate
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
-from reidkit.domain.types import FeatureMatrix, ImageRecord, PseudoLabels
+from reidkit.adapters.runtime.collectives import ProcessGroup
+from reidkit.domain.types import FeatureMatrix, ImageRecord, LabelSpace, PseudoLabels
 from tests.fakes import LookupEncoder
 
 DIM = 4
@@ -23,6 +27,7 @@ def records(pids: list[int], prefix: str = "t") -> tuple[ImageRecord, ...]:
 
 TARGET = records([0, 1, 2, 3, 1, 2, 0, 3, 2], "target")
 SOURCE = records([0, 0, 1, 2, 1, 2, 2], "source")
+UDA = LabelSpace(source_classes=3)  # the three source identities
 
 
 def encoder() -> LookupEncoder:
@@ -84,7 +89,7 @@ def test_an_empty_memory_is_filled_with_the_normalised_target_rows():
 
 
 def test_source_records_add_one_normalised_centroid_row_per_source_identity():
-    fake, memory = encoder(), HybridMemory(DIM)
+    fake, memory = encoder(), HybridMemory(DIM, UDA)
     features = MemoryFeatures(memory, fake, TARGET, SOURCE).collect()
     source_rows = normalised(raw(SOURCE))
     pids = np.array([r.pid for r in SOURCE])
@@ -99,7 +104,7 @@ def test_source_records_add_one_normalised_centroid_row_per_source_identity():
 
 
 def test_the_encoder_runs_once_and_later_calls_read_the_memory_as_training_left_it():
-    fake, memory = encoder(), HybridMemory(DIM)
+    fake, memory = encoder(), HybridMemory(DIM, UDA)
     source = MemoryFeatures(memory, fake, TARGET, SOURCE)
     source.collect()
     calls = list(fake.calls)
@@ -113,11 +118,11 @@ def test_the_encoder_runs_once_and_later_calls_read_the_memory_as_training_left_
 
 
 def test_a_memory_restored_from_a_state_dict_is_never_refilled():
-    filled = HybridMemory(DIM)
+    filled = HybridMemory(DIM, UDA)
     MemoryFeatures(filled, encoder(), TARGET, SOURCE).collect()
     filled.reset(filled.snapshot(), PseudoLabels(np.array([r.pid for r in TARGET])))
     filled.update(torch.tensor([[1.0, 1.0, 0.0, 0.0]]), torch.tensor([4]))
-    restored = HybridMemory(DIM)
+    restored = HybridMemory(DIM, UDA)
     restored.load_state_dict(filled.state_dict())
 
     fake = encoder()
@@ -129,7 +134,7 @@ def test_a_memory_restored_from_a_state_dict_is_never_refilled():
 
 
 def test_collected_rows_feed_the_memory_reset():
-    memory = HybridMemory(DIM)
+    memory = HybridMemory(DIM, UDA)
     features = MemoryFeatures(memory, encoder(), TARGET, SOURCE).collect()
     labels = PseudoLabels(np.array([r.pid for r in TARGET]))
     memory.reset(features, labels)  # one label per collected row
@@ -142,14 +147,14 @@ def test_memory_features_need_target_records():
 
 
 def test_source_identities_with_a_gap_are_refused_and_the_memory_stays_empty():
-    memory = HybridMemory(DIM)
+    memory = HybridMemory(DIM, UDA)
     with pytest.raises(ValueError, match="contiguous"):
         MemoryFeatures(memory, encoder(), TARGET, records([0, 2, 2], "source")).collect()
     assert not memory.initialized
 
 
 def test_refresh_reencodes_every_epoch_and_overwrites_what_training_wrote():
-    fake, memory = encoder(), HybridMemory(DIM)
+    fake, memory = encoder(), HybridMemory(DIM, UDA)
     source = MemoryFeatures(memory, fake, TARGET, SOURCE, refresh=True)
     source.collect()
     memory.update(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.tensor([3 + 2]))
@@ -170,6 +175,43 @@ def test_refresh_also_refills_a_restored_memory_from_the_encoder():
     features = MemoryFeatures(restored, fake, TARGET, refresh=True).collect()
     assert fake.calls == [len(TARGET)]
     np.testing.assert_allclose(features.values, normalised(raw(TARGET)), rtol=0, atol=1e-6)
+
+
+def test_the_rows_are_the_centroids_then_the_target_rows_exactly_as_the_memory_keeps_them():
+    source = MemoryFeatures(HybridMemory(DIM, UDA), encoder(), TARGET, SOURCE)
+    rows = source.rows()
+    source_rows = encoder().encode(SOURCE).normalized()
+    centroids = class_centroids(source_rows, [r.pid for r in SOURCE])
+    target_rows = encoder().encode(TARGET).normalized()
+    np.testing.assert_array_equal(rows.values, np.concatenate([centroids.values, target_rows.values]))
+    source.collect()
+    # the memory normalises what it is given, exactly as when it concatenated the parts itself
+    exact = torch.nn.functional.normalize(torch.from_numpy(np.array(rows.values)), dim=1)
+    assert torch.equal(source.memory.features, exact)
+
+
+def test_a_memory_whose_label_space_disagrees_with_the_source_identities_is_refused():
+    # 2 source classes configured, 3 identities given: a centroid would pose as a target row
+    with pytest.raises(ValueError, match="has 10 target rows for 9 target images: .* must be the 3 source identities"):
+        MemoryFeatures(HybridMemory(DIM, LabelSpace(2)), encoder(), TARGET, SOURCE).collect()
+    # 3 configured, 4 given
+    with pytest.raises(ValueError, match="has 10 target rows for 9 target images: .* must be the 4 source identities"):
+        MemoryFeatures(HybridMemory(DIM, UDA), encoder(), TARGET, records([0, 1, 2, 3], "s")).collect()
+    # 3 configured, none given: the first three target rows would pose as source classes
+    with pytest.raises(ValueError, match="has 6 target rows for 9 target images"):
+        MemoryFeatures(HybridMemory(DIM, UDA), encoder(), TARGET).collect()
+
+
+def test_any_memory_bank_can_be_filled_a_cluster_memory_or_a_distributed_decorator():
+    cluster = ClusterMemory(DIM)
+    features = MemoryFeatures(cluster, encoder(), TARGET).collect()
+    assert cluster.num_clusters == len(TARGET)
+    np.testing.assert_allclose(features.values, normalised(raw(TARGET)), rtol=0, atol=1e-6)
+    inner = HybridMemory(DIM, UDA)
+    decorated = GlobalMemoryUpdate(inner, ProcessGroup.single())
+    features = MemoryFeatures(decorated, encoder(), TARGET, SOURCE).collect()
+    assert inner.initialized and decorated.initialized
+    np.testing.assert_array_equal(features.values, inner.snapshot().values)
 
 
 # -- MeanOfFeatures -------------------------------------------------------------------------------

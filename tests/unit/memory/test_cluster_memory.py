@@ -1,4 +1,5 @@
-"""ClusterMemory: centroid rebuild, loss, the two update rules, learnt temperature and resizing loads."""
+"""ClusterMemory: initialize, centroid rebuild, loss, the two update rules, learnt temperature and
+resizing loads."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reidkit.adapters.data.batch import TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.memory.cluster_memory import ClusterMemory, hardest_per_label
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
@@ -32,6 +34,25 @@ def _loop_update(memory: torch.Tensor, rows: torch.Tensor, x: torch.Tensor, mome
         out[row] = momentum * out[row] + (1 - momentum) * sample
         out[row] /= out[row].norm()
     return out
+
+
+# -- initialize ---------------------------------------------------------------------------------
+
+
+def test_initialize_makes_each_normalised_row_its_own_cluster():
+    memory = ClusterMemory(2)
+    assert not memory.initialized
+    memory.initialize(FeatureMatrix([[3.0, 4.0], [0.0, -2.0], [1.0, 1.0]]))
+    assert memory.initialized and memory.num_clusters == 3
+    expected = [[0.6, 0.8], [0.0, -1.0], [2**-0.5, 2**-0.5]]
+    np.testing.assert_allclose(memory.snapshot().values, expected, rtol=0, atol=1e-7)
+
+
+def test_initialize_refuses_another_dimension_and_no_rows():
+    with pytest.raises(ValueError, match="dimension 3, the memory 2"):
+        ClusterMemory(2).initialize(FeatureMatrix(np.ones((4, 3))))
+    with pytest.raises(ValueError, match="at least one row"):
+        ClusterMemory(2).initialize(FeatureMatrix(np.ones((0, 2))))
 
 
 # -- reset --------------------------------------------------------------------------------------
@@ -110,7 +131,17 @@ def test_loss_before_reset_says_so():
 
 def test_targets_are_the_pseudo_labels():
     labels = torch.tensor([3, 0, 2])
-    assert torch.equal(_memory().targets({"label": labels, "index": torch.tensor([9, 8, 7])}), labels)
+    batch = TrainingBatch.of_domain(torch.zeros(3, 3, 2, 1), labels, torch.tensor([9, 8, 7]), TARGET_DOMAIN)
+    targets = _memory().targets(batch)
+    assert torch.equal(targets, labels) and targets.dtype == torch.long
+
+
+def test_loss_and_update_refuse_inputs_of_another_dimension_or_count():
+    memory = _memory(d=8)
+    with pytest.raises(ValueError, match=r"inputs must be \(B, 8\) for this memory, got \(2, 5\)"):
+        memory.loss(torch.randn(2, 5), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"targets must be \(2,\), one per input, got \(3,\)"):
+        memory.update(torch.randn(2, 8), torch.tensor([0, 1, 2]))
 
 
 def test_learnt_temperature_gets_a_gradient():

@@ -9,19 +9,35 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reidkit.adapters.data.batch import TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.memory.updates import momentum_update_, occurrence_rank
-from reidkit.domain.types import FeatureMatrix, PseudoLabels
+from reidkit.domain.types import FeatureMatrix, LabelSpace, PseudoLabels
 
 
 def _features(n: int, d: int = 8, seed: int = 0) -> FeatureMatrix:
     return FeatureMatrix(np.random.default_rng(seed).normal(size=(n, d)))
 
 
+def _rows(source: FeatureMatrix, target: FeatureMatrix) -> FeatureMatrix:
+    """The rows a hybrid memory is initialised with: source class centroids, then target rows."""
+    return FeatureMatrix(np.concatenate([source.values, target.values]))
+
+
 def _memory(n: int = 10, s: int = 0, d: int = 8) -> HybridMemory:
-    memory = HybridMemory(d)
-    memory.initialize(_features(n, d), _features(s, d, seed=1) if s else None)
+    memory = HybridMemory(d, LabelSpace(s))
+    memory.initialize(_rows(_features(s, d, seed=1), _features(n, d)))
     return memory
+
+
+def _batch(labels, indexes, domains) -> TrainingBatch:
+    labels = torch.as_tensor(labels)
+    return TrainingBatch(torch.zeros(len(labels), 3, 2, 1), labels, torch.as_tensor(indexes), torch.as_tensor(domains))
+
+
+def _target_batch(indexes) -> TrainingBatch:
+    indexes = torch.as_tensor(indexes)
+    return TrainingBatch.of_domain(torch.zeros(len(indexes), 3, 2, 1), torch.zeros_like(indexes), indexes, TARGET_DOMAIN)
 
 
 def _spcl_nll(sims: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -75,16 +91,33 @@ def test_momentum_update_rejects_mismatched_shapes():
 
 
 def test_initialize_normalises_rows_and_gives_each_its_own_class():
-    memory = HybridMemory(8)
-    assert not memory.initialized
+    memory = HybridMemory(8, LabelSpace(3))
+    assert not memory.initialized and memory.num_target_rows == 0
     target, source = _features(10), _features(3, seed=1)
-    memory.initialize(target, source)
-    assert memory.initialized and memory.num_source_classes == 3
+    memory.initialize(_rows(source, target))
+    assert memory.initialized and memory.num_source_classes == 3 and memory.num_target_rows == 10
     assert memory.features.shape == (13, 8)
     np.testing.assert_allclose(memory.features.norm(dim=1).numpy(), 1.0, atol=1e-6)
     np.testing.assert_allclose(memory.features[:3].numpy(), source.normalized().values, atol=1e-6)
     np.testing.assert_allclose(memory.snapshot().values, target.normalized().values, atol=1e-6)
     assert memory.labels.tolist() == list(range(13))
+
+
+def test_initialize_needs_the_source_centroids_and_a_target_row():
+    memory = HybridMemory(8, LabelSpace(3))
+    with pytest.raises(ValueError, match="got 3 rows: it needs the 3 source class centroids and at least one target row"):
+        memory.initialize(_features(3))
+    with pytest.raises(ValueError, match="got 0 rows"):
+        HybridMemory(8).initialize(_features(0))
+    assert not memory.initialized
+
+
+def test_initialize_again_replaces_every_row():
+    memory = _memory(n=6, s=2)
+    memory.reset(memory.snapshot(), PseudoLabels([0, 0, 1, 1, -1, 0]))
+    memory.initialize(_rows(_features(2, seed=5), _features(4, seed=6)))
+    assert memory.num_target_rows == 4 and memory.labels.tolist() == list(range(6))
+    np.testing.assert_allclose(memory.snapshot().values, _features(4, seed=6).normalized().values, atol=1e-6)
 
 
 # -- reset --------------------------------------------------------------------------------------
@@ -102,18 +135,21 @@ def test_reset_checks_the_label_count():
         memory.reset(_features(5), PseudoLabels([0, 0, 1, 1, -1]))
 
 
+def test_reset_checks_the_dimension_and_needs_a_filled_memory():
+    with pytest.raises(ValueError, match="dimension 5, the memory 8"):
+        _memory(n=7, s=2).reset(_features(7, d=5), PseudoLabels(np.zeros(7)))
+    with pytest.raises(RuntimeError, match="initialize"):
+        HybridMemory(8).reset(_features(3), PseudoLabels([0, 0, 1]))
+
+
 # -- targets ------------------------------------------------------------------------------------
 
 
 def test_targets_map_source_classes_and_target_indexes_to_rows():
     memory = _memory(n=6, s=4)
-    batch = {
-        "domain": torch.tensor([0, 1, 0, 1]),
-        "label": torch.tensor([3, 0, 1, 2]),
-        "index": torch.tensor([5, 2, 0, 0]),
-    }
+    batch = _batch(labels=[3, 0, 1, 2], indexes=[5, 2, 0, 0], domains=[0, 1, 0, 1])
     assert memory.targets(batch).tolist() == [3, 6, 1, 4]
-    assert memory.targets({"index": torch.tensor([5, 2]), "label": torch.tensor([0, 0])}).tolist() == [9, 6]
+    assert memory.targets(_batch(labels=[0, 0], indexes=[5, 2], domains=[1, 1])).tolist() == [9, 6]
 
 
 # -- loss / update ------------------------------------------------------------------------------
@@ -146,7 +182,7 @@ def test_an_all_singleton_batch_has_a_finite_loss_and_updates_only_its_rows():
     memory.reset(memory.snapshot(), PseudoLabels([0, 0, 0, -1, -1, 1, 1, -1, 1, -1, 0, 1]))
     before = memory.features.clone()
     x = F.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(2)), dim=1).requires_grad_()
-    rows = memory.targets({"index": torch.tensor([3, 4, 7, 9])})
+    rows = memory.targets(_target_batch([3, 4, 7, 9]))
     assert len(set(memory.labels[rows].tolist())) == 4
 
     loss = memory.loss(x, rows)
@@ -183,12 +219,31 @@ def test_state_dict_restores_everything_into_an_empty_memory():
     buffer = io.BytesIO()
     torch.save(saved.state_dict(), buffer)
     buffer.seek(0)
-    fresh = HybridMemory(8)
+    fresh = HybridMemory(8, LabelSpace(3))
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     assert fresh.initialized and fresh.num_source_classes == 3
     assert torch.equal(fresh.features, saved.features)
     assert torch.equal(fresh.labels, saved.labels)
     np.testing.assert_array_equal(fresh.snapshot().values, saved.snapshot().values)
+
+
+def test_a_state_saved_for_another_source_class_count_is_refused_and_changes_nothing():
+    saved = _memory(n=9, s=3).state_dict()
+    fresh = _memory(n=5, s=2, d=8)
+    before = fresh.features.clone()
+    with pytest.raises(ValueError, match="saved HybridMemory has 3 source class rows, this run's label space 2"):
+        fresh.load_state_dict(saved)
+    assert torch.equal(fresh.features, before) and fresh.num_source_classes == 2
+    with pytest.raises(ValueError, match="has 3 source class rows, this run's label space 0"):
+        HybridMemory(8).load_state_dict(saved)
+
+
+def test_loss_and_update_refuse_inputs_of_another_dimension_or_count():
+    memory = _memory(n=6)
+    with pytest.raises(ValueError, match=r"inputs must be \(B, 8\) for this memory, got \(2, 4\)"):
+        memory.loss(torch.randn(2, 4), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"targets must be \(2,\), one per input, got \(1,\)"):
+        memory.update(torch.randn(2, 8), torch.tensor([0]))
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -208,3 +263,5 @@ def test_feature_dim_validation():
         HybridMemory(0)
     with pytest.raises(ValueError, match="dimension 5"):
         HybridMemory(4).initialize(_features(3, d=5))
+    with pytest.raises(TypeError, match="label_space must be a LabelSpace"):
+        HybridMemory(4, 3)
