@@ -8,31 +8,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from typing import Any
 
 import torch
 from torch import nn
 
+from reidkit.adapters.data.batch import TrainingBatch
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
 from reidkit.adapters.losses.mutual import soft_cross_entropy, soft_softmax_triplet
 from reidkit.adapters.losses.triplet import batch_hard_triplet
 from reidkit.adapters.models.dsbn import domains
 from reidkit.adapters.models.mean_teacher import ramped_momentum, update_momentum
-from reidkit.adapters.runtime.replication import LocalReplica, Replicas
-from reidkit.adapters.runtime.seeding import derive_seed
-from reidkit.adapters.steps.precision import Precision
-from reidkit.adapters.steps.supervised import TRIPLET_INPUTS, EpochSchedule
+from reidkit.adapters.steps.base import TRIPLET_INPUTS, EpochSchedule, OptimizingStep, StepRuntime
 from reidkit.domain.types import StepReport
 
 
-class MeanTeachStep:
-    """Implements ``TrainingStep[dict]``: ``batch["image"]`` is (B, 2, C, H, W), one view per
-    student (see ``TwoViews``). Checkpoints both students, both teachers, the optimiser, the
+class MeanTeachStep(OptimizingStep):
+    """Implements ``TrainingStep[TrainingBatch]``: ``batch.images`` is (B, 2, C, H, W), one view
+    per student (see ``TwoViews``). Checkpoints both students, both teachers, the optimiser, the
     schedule and the step count (the EMA ramp depends on it). ``triplet_on`` picks the side of the
-    BNNeck both triplets see (MMT's code: the pooled ``features``). ``replicas`` wraps each student
-    (DDP under torchrun); the teachers, never trained, get rank 0's BN statistics after each step
-    like the students, so every rank extracts features with the same teachers."""
+    BNNeck both triplets see (MMT's code: the pooled ``features``). ``runtime.replicas`` wraps each
+    student (DDP under torchrun); the teachers, never trained, get rank 0's BN statistics after
+    each step like the students, so every rank extracts features with the same teachers."""
+
+    stream = "mean-teach-step"
+    state_keys = ("students", "teachers", "optimizer", "global_step")
 
     def __init__(
         self,
@@ -41,15 +43,12 @@ class MeanTeachStep:
         optimizer: torch.optim.Optimizer,
         *,
         scheduler: EpochSchedule | None = None,
+        runtime: StepRuntime | None = None,
         label_smoothing: float = 0.1,
         soft_ce_weight: float = 0.5,
         soft_triplet_weight: float = 0.8,
         teacher_momentum: float = 0.999,
         triplet_on: str = "features",
-        device: str | torch.device = "cpu",
-        amp: bool = False,
-        seed: int = 0,
-        replicas: Replicas | None = None,
     ) -> None:
         if len(students) != 2 or len(teachers) != 2:
             raise ValueError(f"MMT needs 2 students and 2 teachers, got {len(students)} and {len(teachers)}")
@@ -60,62 +59,49 @@ class MeanTeachStep:
             raise ValueError(f"teacher_momentum must be in [0, 1), got {teacher_momentum}")
         if triplet_on not in TRIPLET_INPUTS:
             raise ValueError(f"triplet_on must be one of {TRIPLET_INPUTS}, got {triplet_on!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-        self.device = torch.device(device)
+        super().__init__(optimizer, scheduler=scheduler, runtime=runtime)
         self.students = [s.to(self.device) for s in students]
         self.teachers = [t.to(self.device) for t in teachers]
-        self.optimizer = optimizer
-        self.scheduler = scheduler
         self.cross_entropy = CrossEntropyLoss(epsilon=label_smoothing)
         self.soft_ce_weight = float(soft_ce_weight)
         self.soft_triplet_weight = float(soft_triplet_weight)
         self.teacher_momentum = float(teacher_momentum)
         self.triplet_on = triplet_on
-        self.precision = Precision(self.device, amp)
-        self.seed = seed
         self.global_step = 0
-        self.replicas = replicas if replicas is not None else LocalReplica()
-        self._forwards: list[nn.Module] | None = None
 
     @property
     def forwards(self) -> list[nn.Module]:
         """The students as the forward pass calls them, wrapped afresh each epoch (heads resize)."""
-        if self._forwards is None:
-            self._forwards = [self.replicas.wrap(student) for student in self.students]
-        return self._forwards
+        return self._wrapped_forward()
 
-    def begin_epoch(self, epoch: int) -> None:
-        self._forwards = None
-        for model in (*self.students, *self.teachers):
-            model.train()  # teachers too: their BN statistics follow their own forward passes (MMT)
-        if self.scheduler is not None:
-            self.scheduler.set_epoch(epoch)
-        torch.manual_seed(derive_seed(self.seed, "mean-teach-step", epoch))
+    def step_modules(self) -> Sequence[nn.Module]:
+        # teachers too: their BN statistics follow their own forward passes (MMT), and every rank
+        # takes rank 0's after each step
+        return (*self.students, *self.teachers)
 
-    def run(self, batch: dict) -> StepReport:
-        images = batch["image"].to(self.device, non_blocking=True)
-        labels = batch["label"].to(self.device, non_blocking=True)
+    def _wrap(self) -> list[nn.Module]:
+        return [self.replicas.wrap(student) for student in self.students]
+
+    def run(self, batch: TrainingBatch) -> StepReport:
+        batch = batch.to(self.device)
+        images, labels = batch.images, batch.labels
         views = (images[:, 0], images[:, 1]) if images.ndim == 5 else (images, images)
         with ExitStack() as stack:
             for model in (*self.students, *self.teachers):  # each DSBN model has its own router
-                stack.enter_context(domains(model, batch.get("domain")))
+                stack.enter_context(domains(model, batch.domains))
             stack.enter_context(self.precision.autocast())
             students = [student(view) for student, view in zip(self.forwards, views)]
             with torch.no_grad():
                 teachers = [teacher(view) for teacher, view in zip(self.teachers, views)]
         losses = self.losses(students, teachers, labels)
-        self.precision.backward_and_step(losses["total"], self.optimizer)
+        self._optimize(losses["total"])
+        return self._report(losses, len(batch))
+
+    def _after_optimizer_step(self) -> None:
         momentum = ramped_momentum(self.teacher_momentum, self.global_step)
         for student, teacher in zip(self.students, self.teachers):
             update_momentum(student, teacher, momentum)
         self.global_step += 1
-        self.replicas.sync_buffers([*self.students, *self.teachers])
-        return StepReport(
-            losses={name: value.detach() for name, value in losses.items()},
-            batch_size=int(labels.shape[0]),
-            lr=float(self.optimizer.param_groups[0]["lr"]),
-        )
 
     def losses(self, students: Sequence, teachers: Sequence, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Student i's soft targets come from teacher j, j != i: the peer, never its own."""
@@ -131,28 +117,14 @@ class MeanTeachStep:
         total = (1 - w_ce) * ce + (1 - w_tri) * triplet + w_ce * soft_ce + w_tri * soft_triplet
         return {"ce": ce, "triplet": triplet, "soft_ce": soft_ce, "soft_triplet": soft_triplet, "total": total}
 
-    def state_dict(self) -> dict:
-        state = {
+    def _own_state(self) -> dict[str, Any]:
+        return {
             "students": [s.state_dict() for s in self.students],
             "teachers": [t.state_dict() for t in self.teachers],
-            "optimizer": self.optimizer.state_dict(),
             "global_step": self.global_step,
         }
-        if self.scheduler is not None:
-            state["scheduler"] = self.scheduler.state_dict()
-        state.update(self.precision.state_dict())
-        return state
 
-    def load_state_dict(self, state: dict) -> None:
-        missing = [k for k in ("students", "teachers", "optimizer", "global_step") if k not in state]
-        if self.scheduler is not None and "scheduler" not in state:
-            missing.append("scheduler")
-        if missing:
-            raise KeyError(f"MeanTeachStep state lacks {', '.join(missing)}")
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
         for model, saved in zip((*self.students, *self.teachers), (*state["students"], *state["teachers"])):
             model.load_state_dict(saved)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
         self.global_step = int(state["global_step"])
-        self.precision.load_state_dict(state)

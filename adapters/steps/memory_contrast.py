@@ -11,29 +11,18 @@ doing it explicitly after the step gives the same numbers and makes the update v
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.adapters.data.batch import TrainingBatch
 from reidkit.adapters.models.dsbn import domains
-from reidkit.adapters.runtime.replication import LocalReplica, Replicas
-from reidkit.adapters.runtime.seeding import derive_seed
-from reidkit.adapters.steps.precision import Precision, load_step_state, step_state
-from reidkit.adapters.steps.supervised import EpochSchedule
+from reidkit.adapters.steps.base import EpochSchedule, OptimizingStep, StepRuntime
+from reidkit.domain.ports import MemoryBank
 from reidkit.domain.types import StepReport
-
-
-class ContrastMemory(Protocol):
-    """What the step needs of ClusterMemory / HybridMemory."""
-
-    def targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
-
-    def loss(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
-
-    def update(self, inputs: torch.Tensor, targets: torch.Tensor) -> None: ...
 
 
 class Embeddings(nn.Module):
@@ -48,70 +37,54 @@ class Embeddings(nn.Module):
         return self.model(images).embeddings
 
 
-class MemoryContrastStep:
-    """Implements ``TrainingStep[dict]``. The memory is a separate checkpoint component (its
-    size follows the labels); this step saves the model, optimiser, schedule and grad scaler.
-    ``replicas`` as in SupervisedStep; a memory's own trainable parameters (a learnt
+class MemoryContrastStep(OptimizingStep):
+    """Implements ``TrainingStep[TrainingBatch]``. The memory is a separate checkpoint component
+    (its size follows the labels); this step saves the model, optimiser, schedule and grad scaler.
+    ``runtime.replicas`` as in SupervisedStep; a memory's own trainable parameters (a learnt
     temperature) have their gradients averaged over the ranks as well."""
+
+    stream = "memory-contrast-step"
+    state_keys = ("model", "optimizer")
 
     def __init__(
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        memory: ContrastMemory,
+        memory: MemoryBank[TrainingBatch, torch.Tensor],
         *,
         scheduler: EpochSchedule | None = None,
-        device: str | torch.device = "cpu",
-        amp: bool = False,
-        seed: int = 0,
-        replicas: Replicas | None = None,
+        runtime: StepRuntime | None = None,
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-        self.device = torch.device(device)
+        super().__init__(optimizer, scheduler=scheduler, runtime=runtime)
         self.model = model.to(self.device)
-        self.memory = memory.to(self.device) if callable(getattr(memory, "to", None)) else memory
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.precision = Precision(self.device, amp)
-        self.seed = seed
-        self.replicas = replicas if replicas is not None else LocalReplica()
+        mover = getattr(memory, "to", None)
+        self.memory = mover(self.device) if callable(mover) else memory
         self.replicas.average_gradients(self.memory)
-        self._forward: nn.Module | None = None
 
     @property
     def forward(self) -> nn.Module:
         """Images -> embeddings, wrapped afresh each epoch (a method may resize the model's head)."""
-        if self._forward is None:
-            self._forward = self.replicas.wrap(Embeddings(self.model), find_unused_parameters=True)
-        return self._forward
+        return self._wrapped_forward()
 
-    def begin_epoch(self, epoch: int) -> None:
-        self._forward = None
-        self.model.train()
-        if self.scheduler is not None:
-            self.scheduler.set_epoch(epoch)
-        torch.manual_seed(derive_seed(self.seed, "memory-contrast-step", epoch))
+    def step_modules(self) -> Sequence[nn.Module]:
+        return (self.model,)
 
-    def run(self, batch: dict) -> StepReport:
-        images = batch["image"].to(self.device, non_blocking=True)
-        on_device = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if k != "image"}
-        with domains(self.model, on_device.get("domain")), self.precision.autocast():
-            embeddings = self.forward(images)
+    def _wrap(self) -> nn.Module:
+        return self.replicas.wrap(Embeddings(self.model), find_unused_parameters=True)
+
+    def run(self, batch: TrainingBatch) -> StepReport:
+        batch = batch.to(self.device)
+        with domains(self.model, batch.domains), self.precision.autocast():
+            embeddings = self.forward(batch.images)
         features = F.normalize(embeddings.float(), dim=1)
-        targets = self.memory.targets(on_device)
+        targets = self.memory.targets(batch)
         loss = self.memory.loss(features, targets)
-        self.precision.backward_and_step(loss, self.optimizer)
-        self.replicas.sync_buffers([self.model])
+        self._optimize(loss)
         self.memory.update(features.detach(), targets)
-        return StepReport(
-            losses={"contrast": loss.detach(), "total": loss.detach()},
-            batch_size=int(images.shape[0]),
-            lr=float(self.optimizer.param_groups[0]["lr"]),
-        )
+        return self._report({"contrast": loss, "total": loss}, len(batch))
 
-    def state_dict(self) -> dict:
-        return step_state(self.model, self.optimizer, self.scheduler, self.precision)
+    def _own_state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict()}
 
-    def load_state_dict(self, state: dict) -> None:
-        load_step_state("MemoryContrastStep", state, self.model, self.optimizer, self.scheduler, self.precision)
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])

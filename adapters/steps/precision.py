@@ -35,6 +35,15 @@ def autocast_dtype(device: torch.device, amp: bool | str) -> torch.dtype | None:
     return AMP_DTYPES[amp]
 
 
+def amp_choice(amp: str, dtype: str, device: torch.device) -> bool | str:
+    """What a run's ``train.amp`` ("on", "off", "auto" = on for CUDA) and ``train.amp_dtype``
+    ("auto" = the device's default) ask of ``Precision``: False, True or a dtype name."""
+    if amp not in ("on", "off", "auto"):
+        raise ValueError(f"amp must be 'on', 'off' or 'auto', got {amp!r}")
+    enabled = amp == "on" or (amp == "auto" and torch.device(device).type == "cuda")
+    return enabled and (dtype if dtype != "auto" else True)
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether bf16 autocast is worth turning on by default on this CPU: AVX512-BF16 in hardware
     (where it trains ResNets about twice as fast as float32) and no AMX tiles.
@@ -80,27 +89,3 @@ class Precision:
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
 
-
-def step_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object, precision: Precision) -> dict:
-    """What a training step checkpoints: model, optimiser, schedule (if any) and grad scaler."""
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
-    if scheduler is not None:
-        state["scheduler"] = scheduler.state_dict()
-    state.update(precision.state_dict())
-    return state
-
-
-def load_step_state(
-    owner: str, state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: object,
-    precision: Precision,
-) -> None:
-    missing = [k for k in ("model", "optimizer") if k not in state]
-    if scheduler is not None and "scheduler" not in state:
-        missing.append("scheduler")
-    if missing:
-        raise KeyError(f"{owner} state lacks {', '.join(missing)}")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    precision.load_state_dict(state)

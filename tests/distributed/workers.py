@@ -17,6 +17,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from reidkit.adapters.data.batch import TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.encoders.sharded import ShardedEncoder
 from reidkit.adapters.memory.cluster_memory import ClusterMemory
 from reidkit.adapters.memory.global_update import GlobalMemoryUpdate
@@ -26,6 +27,7 @@ from reidkit.adapters.models.pooling import GlobalAveragePooling
 from reidkit.adapters.runtime.collectives import ProcessGroup
 from reidkit.adapters.runtime.distributed import RankZeroLabeler, RankZeroRefiner
 from reidkit.adapters.runtime.replication import DistributedReplicas, Replicas
+from reidkit.adapters.steps.base import StepRuntime
 from reidkit.adapters.steps.memory_contrast import MemoryContrastStep
 from reidkit.adapters.steps.supervised import SupervisedStep
 from reidkit.domain.errors import PseudoLabelError
@@ -196,23 +198,23 @@ def tiny_model(num_classes: int) -> ReidNet:
     return ReidNet(trunk, DIM, num_classes=num_classes, pooling=GlobalAveragePooling())
 
 
-def batch(rank: int, step: int, classes: int) -> dict[str, torch.Tensor]:
+def batch(rank: int, step: int, classes: int) -> TrainingBatch:
     generator = torch.Generator().manual_seed(1000 * rank + step)  # every rank its own data
-    return {
-        "image": torch.randn(8, 3, 8, 4, generator=generator),
-        "label": torch.arange(8) % classes,
-        "index": torch.arange(8) + 8 * rank,
-    }
+    images = torch.randn(8, 3, 8, 4, generator=generator)
+    return TrainingBatch.of_domain(images, torch.arange(8) % classes, torch.arange(8) + 8 * rank, TARGET_DOMAIN)
 
 
 def train_steps(replicas: Replicas, rank: int, group: ProcessGroup) -> dict[str, object]:
     """Two epochs of a supervised step (the head resized between them, as a pseudo-label method
     does) and of a memory step with a learnt temperature and a head the loss never uses."""
     from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
+    from reidkit.adapters.losses.weighted import WeightedLoss
 
+    runtime = StepRuntime(replicas=replicas)
     model = tiny_model(num_classes=3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # stateless: the head resizes
-    step = SupervisedStep(model, optimizer, cross_entropy=CrossEntropyLoss(), replicas=replicas)
+    ce = WeightedLoss("ce", CrossEntropyLoss(), 1.0, reads="logits")
+    step = SupervisedStep(model, optimizer, [ce], runtime=runtime)
     for epoch, classes in enumerate((3, 5)):
         if epoch:
             model.resize_classifier(classes)
@@ -224,11 +226,11 @@ def train_steps(replicas: Replicas, rank: int, group: ProcessGroup) -> dict[str,
     memory = ClusterMemory(DIM, learn_temperature=True)
     memory.reset(FeatureMatrix(np.random.default_rng(3).normal(size=(8, DIM))), PseudoLabels(np.arange(8) % 4))
     optimizer = torch.optim.SGD([*contrast_model.parameters(), *memory.parameters()], lr=0.1)
-    contrast = MemoryContrastStep(contrast_model, optimizer, GlobalMemoryUpdate(memory, group), replicas=replicas)
+    contrast = MemoryContrastStep(contrast_model, optimizer, GlobalMemoryUpdate(memory, group), runtime=runtime)
     for epoch in range(2):
         contrast.begin_epoch(epoch)
         for index in range(2):
-            contrast.run({**batch(rank, 100 + 10 * epoch + index, 4)})
+            contrast.run(batch(rank, 100 + 10 * epoch + index, 4))
     return {
         "supervised": {k: v.clone() for k, v in model.state_dict().items()},
         "contrast": {k: v.clone() for k, v in contrast_model.state_dict().items()},

@@ -10,7 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from reidkit.adapters.data.batch import TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
+from reidkit.adapters.losses.weighted import WeightedLoss
 from reidkit.adapters.models.backbone import ReidNet, build_reid_model
 from reidkit.adapters.models.heads import (
     ClassifierReset,
@@ -287,12 +289,12 @@ def test_load_from_the_checkpoint_of_a_supervised_training_run(tmp_path):
     step = SupervisedStep(
         source,
         optimizer,
+        [WeightedLoss("ce", CrossEntropyLoss(0.1), 1.0, reads="logits")],
         scheduler=WarmupSchedule(optimizer, warmup_epochs=1, milestones=[5]),
-        cross_entropy=CrossEntropyLoss(0.1),
     )
     step.begin_epoch(0)
     label = torch.arange(6) % 6
-    step.run({"image": torch.randn(6, 3, 16, 8), "label": label, "camid": label, "index": label})
+    step.run(TrainingBatch.of_domain(torch.randn(6, 3, 16, 8), label, label, TARGET_DOMAIN))
     TorchCheckpointer(tmp_path, {"step": step}).save(TrainingProgress(epochs_done=1), is_best=False)
     target = tiny_net(seed=1, num_classes=3)
     before = target.classifier.weight.detach().clone()

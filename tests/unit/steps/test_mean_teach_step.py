@@ -8,37 +8,45 @@ import pytest
 import torch
 from torch import nn
 
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.losses.mutual import soft_softmax_triplet
 from reidkit.adapters.losses.triplet import batch_hard_triplet
 from reidkit.adapters.models.backbone import ReidNet
+from reidkit.adapters.models.dsbn import convert_dsbn
 from reidkit.adapters.models.mean_teacher import mean_teacher_of
 from reidkit.adapters.models.pooling import GlobalAveragePooling
 from reidkit.adapters.steps.mean_teach import MeanTeachStep
+from reidkit.adapters.steps.optim import WarmupSchedule
 
 
-def tiny(seed: int) -> ReidNet:
+def tiny(seed: int, *, dsbn: bool = False) -> ReidNet:
     torch.manual_seed(seed)
     trunk = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
-    return ReidNet(trunk, 8, num_classes=4, pooling=GlobalAveragePooling())
+    model = ReidNet(trunk, 8, num_classes=4, pooling=GlobalAveragePooling())
+    if dsbn:
+        convert_dsbn(model)
+    return model
 
 
-def make_step(**kwargs) -> MeanTeachStep:
-    students = [tiny(0), tiny(1)]
+def make_step(*, dsbn: bool = False, schedule: bool = False, **kwargs) -> MeanTeachStep:
+    students = [tiny(0, dsbn=dsbn), tiny(1, dsbn=dsbn)]
     teachers = [mean_teacher_of(s) for s in students]
     optimizer = torch.optim.SGD([p for s in students for p in s.parameters() if p.requires_grad], lr=0.1)
-    return MeanTeachStep(students, teachers, optimizer, **kwargs)
+    scheduler = WarmupSchedule(optimizer, warmup_epochs=1, milestones=[2]) if schedule else None
+    return MeanTeachStep(students, teachers, optimizer, scheduler=scheduler, **kwargs)
 
 
-def batch(seed: int = 0) -> dict:
+def batch(seed: int = 0, domain: int = TARGET_DOMAIN) -> TrainingBatch:
     generator = torch.Generator().manual_seed(seed)
-    return {"image": torch.randn(8, 2, 3, 16, 8, generator=generator), "label": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])}
+    images = torch.randn(8, 2, 3, 16, 8, generator=generator)
+    return TrainingBatch.of_domain(images, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]), torch.arange(8), domain)
 
 
 def test_each_student_learns_from_its_peers_teacher():
     step = make_step()
     for model in (*step.students, *step.teachers):
         model.train()
-    images, labels = batch()["image"], batch()["label"]
+    images, labels = batch().images, batch().labels
     students = [s(images[:, i]) for i, s in enumerate(step.students)]
     teachers = [t(images[:, i]) for i, t in enumerate(step.teachers)]
 
@@ -84,7 +92,7 @@ def test_total_weights_hard_and_soft_losses_as_mmt():
 
 
 def test_both_triplets_see_the_chosen_side_of_the_bnneck():
-    images, labels = batch()["image"], batch()["label"]
+    images, labels = batch().images, batch().labels
     losses = {}
     for side in ("features", "embeddings"):
         step = make_step(triplet_on=side)
@@ -124,5 +132,27 @@ def test_bad_settings_are_refused():
         MeanTeachStep(students, students, optimizer, soft_ce_weight=1.5)
     with pytest.raises(ValueError, match="triplet_on must be one of .* got 'logits'"):
         MeanTeachStep(students, students, optimizer, triplet_on="logits")
-    with pytest.raises(KeyError, match="lacks students"):
+    with pytest.raises(KeyError, match="MeanTeachStep state lacks students, teachers, optimizer, global_step'$"):
         make_step().load_state_dict({})
+
+
+def test_state_dict_keeps_the_checkpoint_layout():
+    step = make_step()
+    assert list(step.state_dict()) == ["students", "teachers", "optimizer", "global_step"]
+    scheduled = make_step(schedule=True)
+    assert list(scheduled.state_dict()) == ["students", "teachers", "optimizer", "global_step", "scheduler"]
+    state = scheduled.state_dict()
+    del state["scheduler"]
+    with pytest.raises(KeyError, match="MeanTeachStep state lacks scheduler"):
+        scheduled.load_state_dict(state)
+
+
+def test_each_dsbn_model_routes_the_batch_by_its_domains():
+    step = make_step(dsbn=True)
+    step.begin_epoch(0)
+    models = (*step.students, *step.teachers)
+    before = [[bn.running_mean.clone() for bn in model.trunk[1].bns] for model in models]
+    step.run(batch(domain=SOURCE_DOMAIN))
+    for model, (source, target) in zip(models, before):
+        assert not torch.equal(model.trunk[1].bns[SOURCE_DOMAIN].running_mean, source)
+        assert torch.equal(model.trunk[1].bns[TARGET_DOMAIN].running_mean, target)

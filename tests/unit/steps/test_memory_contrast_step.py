@@ -12,15 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN, TrainingBatch
 from reidkit.adapters.memory.cluster_memory import ClusterMemory
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.models.backbone import ReidNet
 from reidkit.adapters.models.dsbn import convert_dsbn, domains
 from reidkit.adapters.models.pooling import GlobalAveragePooling
 from reidkit.adapters.runtime.checkpoint import TorchCheckpointer
+from reidkit.adapters.steps.base import StepRuntime
 from reidkit.adapters.steps.memory_contrast import MemoryContrastStep
 from reidkit.adapters.steps.optim import WarmupSchedule, build_optimizer
-from reidkit.domain.types import FeatureMatrix, PseudoLabels, TrainingProgress
+from reidkit.domain.types import FeatureMatrix, LabelSpace, PseudoLabels, TrainingProgress
 
 DIM = 8
 NUM_CLUSTERS, NUM_TARGET, NUM_SOURCE = 5, 12, 3
@@ -46,8 +48,9 @@ def cluster_memory(**kwargs) -> ClusterMemory:
 
 
 def hybrid_memory() -> HybridMemory:
-    memory = HybridMemory(DIM)
-    memory.initialize(random_features(NUM_TARGET, seed=2), random_features(NUM_SOURCE, seed=3))
+    memory = HybridMemory(DIM, LabelSpace(NUM_SOURCE))
+    source, target = random_features(NUM_SOURCE, seed=3), random_features(NUM_TARGET, seed=2)
+    memory.initialize(FeatureMatrix(np.concatenate([source.values, target.values])))
     memory.reset(random_features(NUM_TARGET, seed=2), PseudoLabels(np.arange(NUM_TARGET) % 4))
     return memory
 
@@ -56,48 +59,36 @@ def images(n: int, seed: int) -> torch.Tensor:
     return torch.randn(n, 3, 16, 8, generator=torch.Generator().manual_seed(seed))
 
 
-def target_batch(seed: int = 0) -> dict[str, torch.Tensor]:
+def target_batch(seed: int = 0, domain: int = TARGET_DOMAIN) -> TrainingBatch:
     """Pseudo labels 0 and 2 (3 images each), target indexes 1, 4, 5, 7, 9, 10; target domain."""
     label = torch.tensor([0, 0, 0, 2, 2, 2])
     index = torch.tensor([1, 4, 5, 7, 9, 10])
-    return {
-        "image": images(6, seed),
-        "label": label,
-        "camid": torch.zeros_like(label),
-        "index": index,
-        "domain": torch.ones_like(label),
-    }
+    return TrainingBatch.of_domain(images(6, seed), label, index, domain)
 
 
-def joint_batch(seed: int = 0) -> dict[str, torch.Tensor]:
+def joint_batch(seed: int = 0) -> TrainingBatch:
     """4 source images of classes 0 and 2, then the target batch."""
-    target = target_batch(seed)
-    label = torch.tensor([0, 0, 2, 2])
-    source = {
-        "image": images(4, seed + 100),
-        "label": label,
-        "camid": torch.zeros_like(label),
-        "index": torch.tensor([3, 8, 20, 21]),
-        "domain": torch.zeros_like(label),
-    }
-    return {key: torch.cat([source[key], target[key]]) for key in target}
+    source = TrainingBatch.of_domain(
+        images(4, seed + 100), torch.tensor([0, 0, 2, 2]), torch.tensor([3, 8, 20, 21]), SOURCE_DOMAIN
+    )
+    return TrainingBatch.concat([source, target_batch(seed)])
 
 
 def make_step(memory, model: ReidNet | None = None, *, seed: int = 0, schedule: bool = False, amp: bool = False):
     model = model if model is not None else tiny_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = WarmupSchedule(optimizer, warmup_epochs=2, warmup_factor=0.5, milestones=[3]) if schedule else None
-    return MemoryContrastStep(model, optimizer, memory, scheduler=scheduler, amp=amp, seed=seed)
+    return MemoryContrastStep(model, optimizer, memory, scheduler=scheduler, runtime=StepRuntime(amp=amp, seed=seed))
 
 
-def expected_step(step: MemoryContrastStep, batch: dict):
+def expected_step(step: MemoryContrastStep, batch: TrainingBatch):
     """What one step should do, replayed on copies: the memory's loss on the normalised post-neck
     embeddings of the current weights, an SGD step with its gradient, then the memory update with
     those same (pre-step) features."""
     model, memory = copy.deepcopy(step.model), copy.deepcopy(step.memory)
     optimizer = torch.optim.SGD(model.parameters(), lr=step.optimizer.param_groups[0]["lr"])
-    with domains(model, batch.get("domain")):
-        features = F.normalize(model(batch["image"]).embeddings, dim=1)
+    with domains(model, batch.domains):
+        features = F.normalize(model(batch.images).embeddings, dim=1)
     rows = memory.targets(batch)
     loss = memory.loss(features, rows)
     optimizer.zero_grad()
@@ -258,8 +249,7 @@ def test_dsbn_source_only_batch_leaves_the_target_statistics_alone():
     convert_dsbn(model)
     step = make_step(hybrid_memory(), model)
     step.begin_epoch(0)
-    batch = target_batch()
-    batch["domain"] = torch.zeros_like(batch["label"])  # now source rows: memory rows = labels
+    batch = target_batch(domain=SOURCE_DOMAIN)  # now source rows: memory rows = labels
     source0, target0 = batchnorm_stats(model, 0), batchnorm_stats(model, 1)
     step.run(batch)
     assert all_differ(source0, batchnorm_stats(model, 0))
@@ -282,15 +272,17 @@ def test_dsbn_step_matches_the_replay_on_a_joint_batch():
         torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_dsbn_model_without_domain_ids_is_refused():
+def test_dsbn_model_refuses_domain_ids_it_has_no_batchnorm_for():
+    # A TrainingBatch always carries domain ids (a batch without them no longer exists); the ids
+    # reach the DSBN router, which refuses one outside its domains before anything is trained.
     model = tiny_model()
     convert_dsbn(model)
     step = make_step(cluster_memory(), model)
     step.begin_epoch(0)
-    batch = target_batch()
-    del batch["domain"]
-    with pytest.raises(ValueError, match="domain"):
-        step.run(batch)
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match=r"domain ids must be in \[0, 2\), got values from 2 to 2"):
+        step.run(target_batch(domain=2))
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
 
 
 # -- determinism and resuming -------------------------------------------------------------------
@@ -318,7 +310,7 @@ def test_checkpoint_round_trip_repeats_the_next_epoch_exactly(tmp_path, memory_k
     def new_memory(filled: bool):
         if memory_kind == "cluster":
             return cluster_memory() if filled else ClusterMemory(DIM)
-        return hybrid_memory() if filled else HybridMemory(DIM)
+        return hybrid_memory() if filled else HybridMemory(DIM, LabelSpace(NUM_SOURCE))
 
     original = make_step(new_memory(True), tiny_model(0, dropout=True), seed=7, schedule=True)
     run_epoch(original, 0)
