@@ -222,3 +222,12 @@ class TrainingProgress:
         """``latest`` after an evaluation that scored ``scores``."""
         merged = {**self.last_metrics, **scores}
         return tuple(merged.items())
+
+
+@frozen
+class RunResult:
+    """What a finished training run leaves: the last evaluation of each domain and the file of its
+    best model (what a later stage of a pipeline starts from)."""
+
+    metrics: Mapping[str, RetrievalMetrics]
+    model: str = ""

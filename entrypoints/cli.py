@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from reidkit.domain.errors import ReidkitError
 from reidkit.entrypoints.commands import adapt, data, demo, doctor, evaluate, label, train
@@ -23,8 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, hook: Callable[[Any], None] | None = None) -> int:
+    """Runs one ``reidkit`` command. ``hook`` sees every App the command builds before it runs
+    (the kill-and-resume harness traces runs with it); it is no part of the command line."""
     args = build_parser().parse_args(argv)
+    args.hook = hook
     try:
         return int(args.handler(args))
     except ReidkitError as err:

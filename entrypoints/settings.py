@@ -7,6 +7,8 @@ ignores unknown keys by default, so the converter forbids them, and tagged union
 
 from __future__ import annotations
 
+import copy
+import json
 import sys
 import types
 import typing
@@ -20,6 +22,8 @@ from attrs import field, fields, frozen, has, validators as v
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from reidkit.domain.errors import ProfileError
+from reidkit.entrypoints.methods import method_names
+from reidkit.entrypoints.presets import SCALES, scale_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,7 +31,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
-Method = Literal["supervised", "cluster_baseline", "spcl", "cluster_contrast", "mean_teach"]
 
 
 def _positive_sizes(_: object, attribute: Any, value: Sequence[int]) -> None:
@@ -102,8 +105,6 @@ class LossSettings:
     soft_margin: bool = False
     # what the triplet loss sees: "features" (pooled, before the BNNeck) or "embeddings" (after it)
     triplet_on: Literal["features", "embeddings"] = "features"
-    soft_ce_weight: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])  # MMT: vs the peer's teacher
-    soft_triplet_weight: float = field(default=0.8, validator=[v.ge(0.0), v.le(1.0)])
 
 
 @frozen(kw_only=True)
@@ -204,30 +205,6 @@ class AdaptSettings:
     reset_optimizer: bool = False  # clear optimizer state every epoch (the strong baseline does)
 
 
-@frozen(kw_only=True)
-class MemorySettings:
-    """Feature memories of SpCL (hybrid) and Cluster Contrast (cluster centroids)."""
-
-    temperature: float = field(default=0.05, validator=v.gt(0.0))
-    momentum: float = field(default=0.2, validator=[v.ge(0.0), v.lt(1.0)])
-    update_rule: Literal["mean", "hard"] = "mean"  # Cluster Contrast: every sample, or the hardest per cluster
-    learn_temperature: bool = False  # Cluster Contrast's trainable-temperature variant
-    # SpCL: re-encode the memory's rows before each epoch's clustering (false = cluster the momentum
-    # rows, as the paper; see MemoryFeatures)
-    refresh_instances: bool = False
-
-
-@frozen(kw_only=True)
-class MeanTeachSettings:
-    """Mutual Mean-Teaching: the teachers' EMA and how the two students start."""
-
-    teacher_momentum: float = field(default=0.999, validator=[v.ge(0.0), v.lt(1.0)])
-    # same: both students from the run's starting model; second_pretraining: student 2 from a source
-    # model pre-trained with seed + 1 (MMT's "different initial states"), or peer_source_model.
-    peer_start: Literal["same", "second_pretraining"] = "same"
-    peer_source_model: str = ""
-
-
 # --- pseudo labels (unsupervised methods and `reidkit label`) -----------------------------------
 
 
@@ -239,8 +216,6 @@ class DbscanSettings:
     eps: float = field(default=0.6, validator=[v.gt(0.0), v.lt(1.0)])
     min_samples: int = field(default=4, validator=v.ge(1))
     use_outliers: bool = False
-    self_paced: bool = False
-    eps_gap: float = field(default=0.02, validator=[v.gt(0.0), v.lt(0.5)])
     approximate: bool = False
 
 
@@ -263,6 +238,25 @@ PseudoLabelerSettings = Union[DbscanSettings, KMeansSettings, InfomapSettings]
 
 
 @frozen(kw_only=True)
+class NoRefinement:
+    """The labeler's clusters as they are."""
+
+    kind: Literal["none"] = "none"
+
+
+@frozen(kw_only=True)
+class SelfPacedSettings:
+    """SpCL's self-paced reliability criterion: DBSCAN again at eps - gap and eps + gap, and the
+    samples of clusters that are neither compact nor independent leave them."""
+
+    kind: Literal["self_paced"] = "self_paced"
+    eps_gap: float = field(default=0.02, validator=[v.gt(0.0), v.lt(0.5)])
+
+
+RefineSettings = Union[NoRefinement, SelfPacedSettings]
+
+
+@frozen(kw_only=True)
 class RerankSettings:
     """k-reciprocal re-ranking (Zhong et al., CVPR'17) for evaluation."""
 
@@ -274,11 +268,18 @@ class RerankSettings:
 
 @frozen(kw_only=True)
 class Profile:
-    """A whole run: what a TOML profile says, after defaults and --set overrides."""
+    """A whole run: what a TOML profile says, after the embedded scale, defaults and --set.
 
-    method: Method = "supervised"
+    ``method_options`` is the method's own table (``[spcl]`` in an SpCL profile), kept as written
+    here and checked by the method's settings class when the run is built: the shared schema does
+    not know any method's settings, so adding a method edits nothing here."""
+
+    method: str = field(default="supervised")
     name: str = "custom"
     seed: int = field(default=0, validator=v.ge(0))
+    # auto: on synthetic data, apply the preset's EmbeddedScale (presets.py); applied: already
+    # applied (a run folder's resolved profile); off: run the profile as written
+    embedded_scale: Literal["auto", "applied", "off"] = "auto"
     data: DataSettings = field(factory=SyntheticData)
     input: InputSettings = field(factory=InputSettings)
     model: ModelSettings = field(factory=ModelSettings)
@@ -289,10 +290,16 @@ class Profile:
     eval: EvalSettings = field(factory=EvalSettings)
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
     pseudo_labeler: PseudoLabelerSettings = field(factory=DbscanSettings)
+    refine: RefineSettings = field(factory=NoRefinement)
     rerank: RerankSettings = field(factory=RerankSettings)
     adapt: AdaptSettings = field(factory=AdaptSettings)
-    memory: MemorySettings = field(factory=MemorySettings)
-    mean_teach: MeanTeachSettings = field(factory=MeanTeachSettings)
+    method_options: dict[str, Any] = field(factory=dict)
+
+    @method.validator
+    def _known_method(self, attribute: Any, value: str) -> None:
+        known = method_names()
+        if value not in known:
+            raise ValueError(f"method must be one of {known}, got {value!r}")
 
     def __attrs_post_init__(self) -> None:
         if self.method != "supervised":
@@ -300,12 +307,12 @@ class Profile:
                 raise ValueError(f"method {self.method!r} needs train.iters_per_epoch >= 1 (pseudo labels change each epoch)")
             if self.adapt.source_model and self.adapt.start_from != "source_model":
                 raise ValueError(f"adapt.source_model is set but adapt.start_from is '{self.adapt.start_from}'")
-            if self.mean_teach.peer_start == "second_pretraining" and self.adapt.start_from != "source_model":
-                raise ValueError("mean_teach.peer_start = 'second_pretraining' needs adapt.start_from = 'source_model'")
             if self.adapt.source_domain == self.train.domain:
                 raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
         elif self.model.dsbn:
             raise ValueError("model.dsbn needs an adaptation method (supervised training sees one domain)")
+        if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
+            raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
         if isinstance(self.data, MarketFolders):
             known = set(self.data.roots)
             named = [("train.domain", self.train.domain)] + [("eval.domains", d) for d in self.eval.domains]
@@ -314,6 +321,11 @@ class Profile:
             for where, domain in named:
                 if domain not in known:
                     raise ValueError(f"{where} names '{domain}', but data.roots has only {sorted(known)}")
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the embedded data's scale was applied to this profile."""
+        return self.embedded_scale == "applied"
 
 
 # --- converter ----------------------------------------------------------------------------------
@@ -378,8 +390,12 @@ def _format(exc: BaseException, type_: Any) -> str:
 
 
 def structure_profile(raw: Mapping[str, Any]) -> Profile:
+    raw = dict(raw)
+    method = raw.get("method", "supervised")
+    if isinstance(method, str) and isinstance(raw.get(method), dict):
+        raw["method_options"] = raw.pop(method)
     try:
-        return make_converter().structure(dict(raw), Profile)
+        return make_converter().structure(raw, Profile)
     except ClassValidationError as exc:
         lines = cattrs.transform_error(exc, path="profile", format_exception=_format)
         raise ProfileError("\n".join(lines)) from None
@@ -388,7 +404,29 @@ def structure_profile(raw: Mapping[str, Any]) -> Profile:
 
 
 def unstructure_profile(profile: Profile) -> dict[str, Any]:
-    return make_converter().unstructure(profile)
+    """Plain data (what the containers' Configuration reads): the method's options under the
+    method's own name, as in a profile file."""
+    plain = make_converter().unstructure(profile)
+    options = plain.pop("method_options")
+    if options:
+        plain[profile.method] = options
+    return plain
+
+
+def structure_options(profile: Profile, schema: type) -> Any:
+    """The method's own table checked against its settings class (one line per problem, with the
+    path ``profile.<method>``)."""
+    try:
+        return make_converter().structure(dict(profile.method_options), schema)
+    except ClassValidationError as exc:
+        lines = cattrs.transform_error(exc, path=f"profile.{profile.method}", format_exception=_format)
+        raise ProfileError("\n".join(lines)) from None
+    except (ValueError, TypeError) as exc:
+        raise ProfileError(f"{exc} @ profile.{profile.method}") from None
+
+
+def unstructure_options(options: Any) -> dict[str, Any]:
+    return make_converter().unstructure(options)
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -429,26 +467,110 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
     Setting ``kind`` of a table starts that table afresh, so switching a strategy does not drag the
     previous strategy's keys along (they would be rejected as extra fields).
     """
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ProfileError(f"--set expects section.key=value, got {item!r}")
-        *parents, leaf = key.strip().split(".")
+    return _apply(raw, [_parse_override(item) for item in overrides])
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ProfileError(f"--set expects section.key=value, got {item!r}")
+    return key.strip(), _parse_value(text.strip())
+
+
+def _apply(raw: dict[str, Any], items: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    for key, value in items:
+        *parents, leaf = key.split(".")
         table = raw
         for part in parents:
             child = table.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ProfileError(f"--set {key}: '{part}' is a value, not a table")
             table = child
-        value = _parse_value(text.strip())
         if leaf == "kind" and table.get("kind") != value:
             table.clear()
         table[leaf] = value
     return raw
 
 
-def load_profile(ref: str | None = None, overrides: Sequence[str] = ()) -> Profile:
-    """Load a profile by name (``entrypoints/profiles/NAME.toml``) or path; None = the defaults."""
+def load_profile(ref: str | None = None, overrides: Sequence[str] = (), *, settings: Mapping[str, Any] | None = None) -> Profile:
+    """Load a profile by name (``entrypoints/profiles/NAME.toml``) or path; None = the defaults.
+    ``settings`` is a table applied as --set would (before ``overrides``). On the synthetic data the
+    preset's scale is applied (see presets.py for the precedence)."""
     name, raw = _read_profile(ref) if ref else ("custom", {})
     raw.setdefault("name", name)
-    return structure_profile(apply_overrides(raw, overrides))
+    chosen = [*_flatten(settings or {}), *(_parse_override(item) for item in overrides)]
+    return structure_profile(resolve(raw, chosen))
+
+
+def resolve(raw: dict[str, Any], chosen: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
+    """A profile file's contents with the embedded scale (when it applies), its [embedded] table
+    (likewise) and the ``chosen`` settings (--set) applied, in that order."""
+    embedded = raw.pop("embedded", {})
+    if not isinstance(embedded, dict):
+        raise ProfileError(f"[embedded] must be a table of settings, got {embedded!r} @ profile.embedded")
+    embedded_items = _flatten(embedded)
+    choices = [*embedded_items, *chosen]
+    probe = _apply(copy.deepcopy(raw), choices)
+    preset = probe.get("data", {}).get("preset", "demo") if isinstance(probe.get("data"), dict) else "demo"
+    data_kind = probe.get("data", {}).get("kind", "synthetic") if isinstance(probe.get("data"), dict) else "synthetic"
+    if data_kind != "synthetic" or probe.get("embedded_scale", "auto") != "auto" or preset not in SCALES:
+        return _apply(raw, chosen)
+    epochs = next((value for key, value in reversed(choices) if key == "train.epochs"), None)
+    scale = list(scale_settings(SCALES[preset], probe, epochs if isinstance(epochs, int) else None))
+    resolved = _apply(_apply(_apply(raw, scale), embedded_items), chosen)
+    resolved["embedded_scale"] = "applied"
+    return resolved
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``section.key`` items of a nested table, a table's ``kind`` before its other keys."""
+    items: list[tuple[str, Any]] = []
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if "kind" in value:
+                items.append((f"{path}.kind", value["kind"]))
+            items += _flatten({k: v for k, v in value.items() if k != "kind"}, f"{path}.")
+        else:
+            items.append((path, value))
+    return items
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def profile_toml(profile: Profile) -> str:
+    """The resolved profile as a TOML file that ``load_profile`` reads back to the same profile
+    (its ``embedded_scale`` says whether the scale was applied, so it is not applied twice)."""
+    plain = unstructure_profile(profile)
+    scalars = {k: v for k, v in plain.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in plain.items() if isinstance(v, dict)}
+    lines = [f"{key} = {_toml_value(value)}" for key, value in scalars.items()]
+    for name, table in tables.items():
+        lines += _toml_table(name, table)
+    return "\n".join(lines) + "\n"
+
+
+def _toml_table(name: str, table: Mapping[str, Any]) -> list[str]:
+    values = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    lines = ["", f"[{name}]", *(f"{key} = {_toml_value(value)}" for key, value in values.items())]
+    for key, value in table.items():
+        if isinstance(value, dict):
+            lines += _toml_table(f"{name}.{key}", value)
+    return lines
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        return repr(value) if abs(value) != float("inf") else ("inf" if value > 0 else "-inf")
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} to TOML")

@@ -72,10 +72,17 @@ def command_for(name: str, models: dict[str, Path]) -> list[str]:
             extra.append(f"adapt.source_model='{models['source']}'")
         elif start == "pretrained":
             extra.append(f"model.pretrained='{models['trunk']}'")
-        if profile.mean_teach.peer_start == "second_pretraining":
+        if peer_start(profile) == "second_pretraining":
             extra.append(f"mean_teach.peer_source_model='{models['peer']}'")
     settings = [*TINY, *extra]
     return [subcommand, "--profile", name, *[arg for item in settings for arg in ("--set", item)]]
+
+
+def peer_start(profile: Any) -> str:
+    """MMT's ``mean_teach.peer_start``, in the profile schema before the redesign (a section of its
+    own) and after it (the method's own table)."""
+    legacy = getattr(profile, "mean_teach", None)
+    return legacy.peer_start if legacy is not None else dict(profile.method_options).get("peer_start", "")
 
 
 def starting_models(folder: Path) -> dict[str, Path]:
@@ -153,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profiles", help="comma-separated profile names (default: every shipped profile)")
     parser.add_argument("--out", type=Path, help="write the fingerprints here")
     parser.add_argument("--compare", type=Path, help="compare with these fingerprints; exit 1 on any difference")
+    parser.add_argument(
+        "--renamed", action="append", default=[], metavar="NEW=OLD",
+        help="compare profile NEW with the committed fingerprint of OLD (a profile that was renamed)",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="profiles run side by side (default 2: one per core)")
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--data-dir", type=Path, help="synthetic data cache (default: a temporary folder)")
@@ -180,12 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [name for name, run in runs.items() if "error" in run]
     if args.compare:
         reference = json.loads(args.compare.read_text())["profiles"]
+        renamed = dict(item.split("=", 1) for item in args.renamed)
         found = []
         for name in names:
-            if name not in reference:
+            old = renamed.get(name, name)
+            if old not in reference:
                 found.append(f"{name}: no committed fingerprint")
                 continue
-            found += [f"{name}.{d}" for d in differences(reference[name], runs[name])]
+            found += [f"{name}.{d}" for d in differences(reference[old], runs[name])]
         print("\n".join(found) if found else f"identical: {', '.join(names)}")
         return 1 if found or failed else 0
     return 1 if failed else 0

@@ -1,28 +1,33 @@
 """``reidkit adapt``: learn from pseudo labels on an unlabelled domain with a method's profile.
 
-A profile whose starting model is not given first trains ``adapt.pretrain_profile`` (in
-``<run>/pretrain``, resumed like any run): for UDA the source model (its target score is the
-direct-transfer baseline), for USL the generic backbone standing in for ImageNet weights.
+A starting model the profile does not name is trained first, each in its own folder of the run
+(resumed like any run): the source model of UDA (its target score is the direct-transfer
+baseline), MMT's second source model, or, for USL, the generic backbone standing in for ImageNet
+weights. ``AdaptFromStart`` (application/pipelines.py) sequences them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 
+from reidkit.application.pipelines import AdaptFromStart
 from reidkit.domain.errors import ReidkitError
-from reidkit.domain.types import RetrievalMetrics
+from reidkit.domain.types import RetrievalMetrics, RunResult
 from reidkit.entrypoints.commands.common import (
     add_profile_arguments,
     metrics_table,
     profile_from,
     refuse_reuse_without_resume,
+    run_folder,
+    train_run,
 )
-from reidkit.entrypoints.settings import Profile, load_profile
+from reidkit.entrypoints.methods import StartingModel
+from reidkit.entrypoints.settings import Profile, load_profile, unstructure_profile
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,87 +39,79 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def last_evaluations(run_dir: Path) -> dict[str, RetrievalMetrics]:
-    """The last evaluation of each domain recorded in a run folder's metrics.json."""
-    path = run_dir / "metrics.json"
-    if not path.is_file():
-        return {}
-    latest = {}
-    for entry in json.loads(path.read_text())["evaluations"]:
-        fields = {k: entry[k] for k in ("mAP", "mINP", "cmc", "num_queries", "num_valid_queries")}
-        latest[entry["domain"]] = RetrievalMetrics(**fields)
-    return latest
-
-
-def pretrain_profile(profile: Profile, seed_offset: int = 0) -> Profile:
-    """The pre-training of ``profile``: its supervised profile on the same data and seed (plus
-    ``seed_offset``), also scored on the adaptation's target (after its own domains, so model
-    selection never sees it)."""
-    base = load_profile(profile.adapt.pretrain_profile)
+def pretrain_profile(profile: Profile, start: StartingModel) -> Profile:
+    """The run that makes ``start``: ``adapt.pretrain_profile`` on the same data (so the embedded
+    scale fits the same preset), seed + ``start.seed_offset``, also scored on the adaptation's
+    target (after its own domains, so model selection never sees it). A whole source model has
+    the adaptation's architecture, so that it loads into it."""
+    plain = unstructure_profile(profile)
+    base = load_profile(
+        profile.adapt.pretrain_profile, settings={"data": plain["data"], "seed": profile.seed + start.seed_offset}
+    )
     if base.method != "supervised":
         raise ReidkitError(
             f"adapt.pretrain_profile '{profile.adapt.pretrain_profile}' is a {base.method} profile; it must be supervised"
         )
-    domains = [*base.eval.domains, *([profile.train.domain] if profile.train.domain not in base.eval.domains else [])]
+    target = profile.train.domain
+    domains = [*base.eval.domains, *([target] if target not in base.eval.domains else [])]
+    model = attrs.evolve(base.model, backbone=profile.model.backbone)
+    if not start.trunk:
+        model = attrs.evolve(profile.model, dsbn=False, pretrained=profile.model.pretrained)
     return attrs.evolve(
         base,
-        name=f"{profile.name}-pretrain",
-        seed=profile.seed + seed_offset,
+        name=f"{profile.name}-{start.folder}",
         data=profile.data,
+        model=model,
         eval=attrs.evolve(base.eval, domains=domains),
         runtime=attrs.evolve(profile.runtime, work_dir=""),
     )
 
 
-def train_starting_model(profile: Profile, run_dir: Path, folder: str = "pretrain", seed_offset: int = 0) -> Path:
-    """Runs the pre-training profile in ``run_dir/folder`` and returns its best checkpoint."""
-    from reidkit.entrypoints.containers import build_app
+def pretraining(profile: Profile, run_dir: Path, start: StartingModel, hook) -> RunResult:  # noqa: ANN001
+    """Trains ``start`` in ``run_dir / start.folder``; a trunk is exported beside its checkpoints."""
+    folder = run_dir / start.folder
+    result = train_run(pretrain_profile(profile, start), folder, hook)
+    if not start.trunk:
+        return result
+    from reidkit.adapters.models.heads import export_trunk
 
-    pretrain_dir = run_dir / folder
-    with build_app(pretrain_profile(profile, seed_offset), work_dir=str(pretrain_dir)) as app:
-        app.method.use_case().run()
-    return pretrain_dir / "checkpoints" / "best.pt"
-
-
-def with_starting_model(profile: Profile, run_dir: Path) -> tuple[Profile, str]:
-    """``profile`` with its starting model filled in (pre-training first when it names none), and
-    what to call that model in the results."""
-    adapt, peer = profile.adapt, profile.mean_teach
-    if peer.peer_start == "second_pretraining" and not peer.peer_source_model:
-        # MMT's second student starts from a source model of its own: same recipe, seed + 1.
-        best = train_starting_model(profile, run_dir, "pretrain_peer", seed_offset=1)
-        profile = attrs.evolve(profile, mean_teach=attrs.evolve(peer, peer_source_model=str(best)))
-    if adapt.start_from == "source_model" and not adapt.source_model:
-        best = train_starting_model(profile, run_dir)
-        return attrs.evolve(profile, adapt=attrs.evolve(adapt, source_model=str(best))), "source model"
-    if adapt.start_from == "pretrained" and not profile.model.pretrained:
-        from reidkit.adapters.models.heads import export_trunk
-
-        backbone = export_trunk(train_starting_model(profile, run_dir), run_dir / "pretrain" / "backbone.pt")
-        return attrs.evolve(profile, model=attrs.evolve(profile.model, pretrained=str(backbone))), "generic backbone"
-    return profile, ""
+    return attrs.evolve(result, model=str(export_trunk(result.model, folder / "backbone.pt")))
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidkit.entrypoints.containers import build_app
+    from reidkit.entrypoints.app import setting_of, starting_models, with_setting
 
     profile = profile_from(args)
     if profile.method == "supervised":
         raise ReidkitError(f"profile '{profile.name}' is supervised: run it with `reidkit train`")
-    run_dir = Path(args.work_dir or profile.runtime.work_dir or f"runs/{profile.name}")
+    run_dir = run_folder(profile, args.work_dir)
     refuse_reuse_without_resume(profile, run_dir)
     started = time.perf_counter()
+    missing = [start for start in starting_models(profile) if not setting_of(profile, start.setting)]
+
+    def adapt(models: Mapping[str, str]) -> RunResult:
+        resolved = profile
+        for setting, path in models.items():
+            resolved = with_setting(resolved, setting, path)
+        return train_run(resolved, run_dir, args.hook)
+
+    pipeline = AdaptFromStart(
+        starting={start.setting: _bind(pretraining, profile, run_dir, start, args.hook) for start in missing},
+        adapt=adapt,
+    )
+    made, adapted = pipeline.run()
     rows: list[tuple[str, RetrievalMetrics]] = []
-    profile, start = with_starting_model(profile, run_dir)
-    if start:
-        transfer = " (direct transfer)" if start == "source model" else ""
-        for name, metrics in last_evaluations(run_dir / "pretrain").items():
-            rows.append((f"{start} -> {name}" + (transfer if name == profile.train.domain else ""), metrics))
-    with build_app(profile, work_dir=str(run_dir)) as app:
-        app.method.use_case().run()
-    rows += [(f"{profile.name} -> {name}", m) for name, m in last_evaluations(run_dir).items()]
+    for start in missing:
+        transfer = " (direct transfer)" if not start.trunk else ""
+        for name, metrics in made[start.setting].metrics.items():
+            rows.append((f"{start.label} -> {name}" + (transfer if name == profile.train.domain else ""), metrics))
+    rows += [(f"{profile.name} -> {name}", m) for name, m in adapted.metrics.items()]
     print()
     print(metrics_table(rows))
     print(f"\nrun folder: {run_dir} (metrics.json has the pseudo-label statistics of every epoch)")
     print(f"total time: {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _bind(function, *arguments):  # noqa: ANN001, ANN202 - a stage of the pipeline
+    return lambda: function(*arguments)

@@ -1,4 +1,4 @@
-"""Pieces the subcommands share: profile arguments and result tables."""
+"""Pieces the subcommands share: profile arguments, running one training run, result tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reidkit.domain.errors import ReidkitError
-from reidkit.domain.types import RetrievalMetrics
+from reidkit.domain.types import RetrievalMetrics, RunResult
 from reidkit.entrypoints.settings import Profile, available_profiles, load_profile
 
 
@@ -15,7 +15,7 @@ def add_profile_arguments(parser: argparse.ArgumentParser, default: str | None) 
     parser.add_argument(
         "--profile",
         default=default,
-        help=f"profile name ({', '.join(available_profiles())}) or path to a TOML file",
+        help=f"profile name ({', '.join(available_profiles())}) or path to a TOML file (a run folder's profile.toml too)",
     )
     parser.add_argument(
         "--set",
@@ -38,6 +38,19 @@ def refuse_reuse_without_resume(profile: Profile, run_dir: Path) -> None:
         raise ReidkitError(
             f"{checkpoints} already holds checkpoints and runtime.resume is false; choose another --work-dir"
         )
+
+
+def run_folder(profile: Profile, work_dir: str | None) -> Path:
+    return Path(work_dir or profile.runtime.work_dir or f"runs/{profile.name}")
+
+
+def train_run(profile: Profile, run_dir: Path, hook=None) -> RunResult:  # noqa: ANN001 - an AppHook
+    """Runs ``profile`` in ``run_dir`` (resuming from its checkpoints) and returns what it left."""
+    from reidkit.entrypoints.app import build_app, no_hook
+
+    with build_app(profile, work_dir=str(run_dir), hook=hook or no_hook) as app:
+        progress = app.run()
+    return RunResult(metrics=progress.last_metrics, model=str(run_dir / "checkpoints" / "best.pt"))
 
 
 def metrics_table(rows: Sequence[tuple[str, RetrievalMetrics]]) -> str:

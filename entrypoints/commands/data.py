@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_synth(args: argparse.Namespace) -> int:
     from reidkit.adapters.data.market import read_market
     from reidkit.adapters.data.synth import ensure_synthetic
-    from reidkit.entrypoints.wiring import default_data_dir
+    from reidkit.entrypoints.parts.data import default_data_dir
 
     from reidkit.adapters.runtime.observers import progress_callback
 

@@ -1,4 +1,4 @@
-"""``reidkit label``: cluster saved features into pseudo labels with the profile's labeler.
+"""``reidkit label``: cluster saved features into pseudo labels with the profile's labeler and refiners.
 
 A user can label a new unlabelled camera dump, or compare clustering backends, without training.
 """
@@ -41,17 +41,19 @@ def load_features(path: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from reidkit.adapters.runtime.logging import configure_logging
     from reidkit.domain.types import FeatureMatrix
-    from reidkit.entrypoints.clustering import ClusteringContainer
+    from reidkit.entrypoints.clustering import Clustering
     from reidkit.entrypoints.settings import unstructure_profile
 
     configure_logging()
     profile = profile_from(args)
     features = FeatureMatrix(load_features(args.features))
-    container = ClusteringContainer()
+    container = Clustering()
     container.config.from_dict(unstructure_profile(profile))
-    labeler = container.pseudo_labeler()
+    labeler, refiners = container.labeler(), container.refiners()
     started = time.perf_counter()
     labels = labeler.assign(features)
+    for refiner in refiners:
+        labels = refiner.refine(features, labels)
     seconds = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, np.asarray(labels.labels, dtype=np.int64))
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     }
     print(
         f"{len(features)} features -> {summary['num_clusters']} clusters, {summary['num_outliers']} outliers "
-        f"({type(labeler).__name__}, {seconds:.2f} s); labels written to {args.out}"
+        f"({' + '.join(type(step).__name__ for step in (labeler, *refiners))}, {seconds:.2f} s); "
+        f"labels written to {args.out}"
     )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))

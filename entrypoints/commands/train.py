@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from reidkit.entrypoints.commands.common import add_profile_arguments, profile_from, refuse_reuse_without_resume
+from reidkit.entrypoints.commands.common import (
+    add_profile_arguments,
+    metrics_table,
+    profile_from,
+    refuse_reuse_without_resume,
+    run_folder,
+    train_run,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,11 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidkit.entrypoints.containers import build_app
-
     profile = profile_from(args)
-    app = build_app(profile, work_dir=args.work_dir)
-    refuse_reuse_without_resume(profile, app.run_dir)
-    with app:
-        app.method.use_case().run()
+    run_dir = run_folder(profile, args.work_dir)
+    refuse_reuse_without_resume(profile, run_dir)
+    result = train_run(profile, run_dir, args.hook)
+    if result.metrics:
+        print()
+        print(metrics_table([(f"{profile.name} -> {name}", m) for name, m in result.metrics.items()]))
+    print(f"\nrun folder: {run_dir}")
     return 0

@@ -1,0 +1,84 @@
+"""The data every method composes: the domains, their transforms, the training split and the
+evaluator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from dependency_injector import containers, providers
+
+from reidkit.adapters.data.market import read_market
+from reidkit.adapters.data.scan import screen_training_images
+from reidkit.adapters.data.synth import ensure_synthetic
+from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
+from reidkit.adapters.evaluation.evaluator import RankingEvaluator
+from reidkit.adapters.evaluation.rerank import KReciprocalReranker
+from reidkit.adapters.runtime.observers import progress_callback
+from reidkit.application.evaluate import pick_domain
+from reidkit.domain.types import ReidDataset
+from reidkit.entrypoints.parts.keys import switch
+
+
+def default_data_dir() -> Path:
+    """Where the synthetic data is cached: $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic."""
+    return Path(os.environ.get("REIDKIT_DATA_DIR") or Path.home() / ".cache" / "reidkit" / "synthetic")
+
+
+def synthetic_domains(preset: str, seed: int, cache_dir: str) -> dict[str, ReidDataset]:
+    progress = progress_callback(f"generating synthetic data ({preset}, seed {seed})")
+    roots = ensure_synthetic(preset, seed, Path(cache_dir) if cache_dir else default_data_dir(), progress=progress)
+    return {name: read_market(root, domain=name) for name, root in roots.items()}
+
+
+def market_domains(roots: Mapping[str, str]) -> dict[str, ReidDataset]:
+    return {name: read_market(root, domain=name) for name, root in roots.items()}
+
+
+def training_split(domains: Mapping[str, ReidDataset], name: str, unreadable: str, run_dir: str) -> ReidDataset:
+    """The domain ``name`` once its training images are checked, under ``data.unreadable``."""
+    progress = progress_callback(f"checking the training images of '{name}'")
+    return screen_training_images(pick_domain(domains, name), unreadable, run_dir, progress=progress)  # type: ignore[arg-type]
+
+
+class Data(containers.DeclarativeContainer):
+    """``domains`` by ``data.kind``; ``train_set`` is ``train.domain``'s training split."""
+
+    config = providers.Configuration(strict=True)
+
+    domains = providers.Selector(
+        config.data.kind,
+        synthetic=providers.Singleton(
+            synthetic_domains, preset=config.data.preset, seed=config.data.seed, cache_dir=config.data.cache_dir
+        ),
+        market=providers.Singleton(market_domains, roots=config.data.roots),
+    )
+    train_set = providers.Singleton(
+        training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir
+    )
+    train_transform = providers.Singleton(
+        build_train_transform,
+        config.input.height,
+        config.input.width,
+        flip_p=config.input.flip_p,
+        pad=config.input.pad,
+        erasing_p=config.input.erasing_p,
+    )
+    test_transform = providers.Singleton(build_test_transform, config.input.height, config.input.width)
+
+    evaluator = providers.Selector(
+        providers.Callable(switch, config.rerank.enabled),
+        off=providers.Singleton(
+            RankingEvaluator, metric=config.eval.metric, normalize=config.eval.normalize, max_rank=config.eval.max_rank
+        ),
+        on=providers.Singleton(
+            RankingEvaluator,
+            metric=config.eval.metric,
+            normalize=config.eval.normalize,
+            max_rank=config.eval.max_rank,
+            reranker=providers.Singleton(
+                KReciprocalReranker, config.rerank.k1, config.rerank.k2, config.rerank.lambda_value
+            ),
+        ),
+    )
