@@ -56,6 +56,7 @@ class EpochLoop(Generic[B]):
             start_epoch=progress.epochs_done, epochs=self.schedule.epochs, steps_per_epoch=len(self.batches)
         )
         for epoch in range(progress.epochs_done, self.schedule.epochs):
+            self.observer.on_epoch_start(epoch)
             if prepare is not None:
                 prepare(epoch)
             self.step.begin_epoch(epoch)

@@ -55,6 +55,10 @@ class MainProcessObserver:
         if self._main():
             self._inner.on_run_start(start_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch)
 
+    def on_epoch_start(self, epoch: int) -> None:
+        if self._main():
+            self._inner.on_epoch_start(epoch)
+
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         if self._main():
             self._inner.on_step(epoch, step, report)

@@ -54,6 +54,9 @@ class LoggingObserver:
         event = "resuming" if start_epoch else "training"
         self._log.info(event, start_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch)
 
+    def on_epoch_start(self, epoch: int) -> None:
+        return None
+
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         if (step + 1) % self._every == 0 or step + 1 == self._steps:
             self._log.info("step", epoch=epoch + 1, step=step + 1, lr=f"{report.lr:.2e}", **_losses(report))
@@ -90,6 +93,9 @@ class ProgressObserver:
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         self._epochs, self._steps = epochs, steps_per_epoch
+
+    def on_epoch_start(self, epoch: int) -> None:
+        return None
 
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         if not self._enabled:
@@ -131,6 +137,9 @@ class TensorboardObserver:
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         self._steps = max(steps_per_epoch, 1)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        return None
 
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         if (step + 1) % self._every:
@@ -178,6 +187,9 @@ class MetricsFileObserver:
             payload["pseudo_labels"] = self._labels
         write_json_atomically(self._path, payload)
 
+    def on_epoch_start(self, epoch: int) -> None:
+        return None
+
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         return None
 
@@ -205,6 +217,10 @@ class CompositeObserver:
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         for o in self._observers:
             o.on_run_start(start_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        for o in self._observers:
+            o.on_epoch_start(epoch)
 
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         for o in self._observers:

@@ -8,7 +8,7 @@ import pytest
 from reidkit.application.cluster_adapt import ClusterAdapt
 from reidkit.application.epoch_loop import EpochLoop, Schedule
 from reidkit.domain.types import PseudoLabels, TrainingProgress
-from tests.fakes import (
+from tests.support.fakes import (
     CountingScorer,
     DroppingRefiner,
     FakeBatches,
@@ -20,7 +20,7 @@ from tests.fakes import (
     RecordingStep,
     ScriptedFeatures,
 )
-from tests.fakes_clustering import RecordingLabeler
+from tests.support.fakes import RecordingLabeler
 
 # Three tight groups of 3 points, then (epoch 1) two groups of 3 and three scattered points.
 GROUPS = np.repeat(np.eye(3, dtype=np.float32), 3, axis=0) * 5
@@ -51,10 +51,10 @@ def test_each_epoch_clusters_then_resets_consumers_then_trains_then_checkpoints(
     make_adapt(journal).run()
     assert journal.names() == [
         "restore", "run_start",
-        "features", "cluster", "pseudo_labels", "reset", "reset", "begin_epoch", "batches", "step", "observed_step",
-        "epoch_end", "save",
-        "features", "cluster", "pseudo_labels", "reset", "reset", "begin_epoch", "batches", "step", "observed_step",
-        "epoch_end", "save",
+        "epoch_start", "features", "cluster", "pseudo_labels", "reset", "reset", "begin_epoch", "batches", "step",
+        "observed_step", "epoch_end", "save",
+        "epoch_start", "features", "cluster", "pseudo_labels", "reset", "reset", "begin_epoch", "batches", "step",
+        "observed_step", "epoch_end", "save",
         "run_end",
     ]  # fmt: skip
     resets = [e for e in journal.events if e[0] == "reset"]
@@ -74,7 +74,7 @@ def test_refiners_run_in_order_before_the_consumers_and_the_observer():
     journal = Journal()
     adapt = make_adapt(journal, epochs=1, refiners=[DroppingRefiner(journal, 0), DroppingRefiner(journal, 0)])
     adapt.run()
-    assert journal.names()[2:7] == ["features", "cluster", "refine", "refine", "pseudo_labels"]
+    assert journal.names()[2:8] == ["epoch_start", "features", "cluster", "refine", "refine", "pseudo_labels"]
     assert ("refine", 3) in journal.events and ("refine", 2) in journal.events
     np.testing.assert_array_equal(adapt.consumers[0].resets[0][1], [-1] * 6 + [0, 0, 0])
     assert ("pseudo_labels", 0, 1, {"clusters": 1.0}) in journal.events

@@ -10,7 +10,7 @@ import pytest
 from reidkit.application.evaluate import Evaluate
 from reidkit.application.supervised_train import Schedule, SupervisedTrain
 from reidkit.domain.types import ImageRecord, TrainingProgress
-from tests.fakes import (
+from tests.support.fakes import (
     ExactEvaluator,
     FakeBatches,
     Journal,
@@ -46,9 +46,9 @@ def test_epoch_order_is_restore_steps_evaluate_checkpoint():
 
     assert journal.names() == [
         "restore", "run_start",
-        "begin_epoch", "batches", "step", "observed_step", "step", "observed_step", "epoch_end",
+        "epoch_start", "begin_epoch", "batches", "step", "observed_step", "step", "observed_step", "epoch_end",
         "evaluation", "save",
-        "begin_epoch", "batches", "step", "observed_step", "step", "observed_step", "epoch_end",
+        "epoch_start", "begin_epoch", "batches", "step", "observed_step", "step", "observed_step", "epoch_end",
         "evaluation", "save",
         "run_end",
     ]  # fmt: skip
