@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from reidkit.domain.errors import ReidkitError
+from reidkit.entrypoints.app import AppHook, no_hook
 from reidkit.entrypoints.commands import adapt, data, demo, doctor, evaluate, label, train
 
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, hook: Callable[[Any], None] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, hook: AppHook = no_hook) -> int:
     """Runs one ``reidkit`` command. ``hook`` sees every App the command builds before it runs
     (the kill-and-resume harness traces runs with it); it is no part of the command line."""
     args = build_parser().parse_args(argv)

@@ -34,6 +34,7 @@ class EmbeddedScale:
     pad: int = 6
     # supervised training from scratch (no ImageNet weights exist for the embedded data)
     supervised_epochs: int = 10
+    supervised_iters_per_epoch: int = 0  # 0 = each training image about once per epoch
     supervised_ids_per_batch: int = 16
     supervised_instances_per_id: int = 4
     supervised_optimizer: Mapping[str, Any] = {"kind": "adam", "lr": 1e-3, "weight_decay": 5e-4}
@@ -54,7 +55,8 @@ SCALES: Mapping[str, EmbeddedScale] = {
     "demo": EmbeddedScale(height=128, width=64),
     # the test preset: the demo's recipe at a quarter of the pixels, tiny batches and epochs
     "tiny": EmbeddedScale(
-        height=64, width=32, supervised_epochs=2, supervised_ids_per_batch=4, supervised_instances_per_id=2,
+        height=64, width=32, supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4,
+        supervised_instances_per_id=2,
         adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
     ),  # fmt: skip
 }
@@ -72,7 +74,7 @@ def scale_settings(scale: EmbeddedScale, resolved: Mapping[str, Any], epochs: in
     yield from (("input.height", scale.height), ("input.width", scale.width), ("input.pad", scale.pad))
     if resolved.get("method", "supervised") == "supervised":
         yield "train.epochs", scale.supervised_epochs
-        yield "train.iters_per_epoch", 0
+        yield "train.iters_per_epoch", scale.supervised_iters_per_epoch
         yield "train.ids_per_batch", scale.supervised_ids_per_batch
         yield "train.instances_per_id", scale.supervised_instances_per_id
         yield from _table("optimizer", scale.supervised_optimizer)

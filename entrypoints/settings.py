@@ -311,6 +311,11 @@ class Profile:
                 raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
         elif self.model.dsbn:
             raise ValueError("model.dsbn needs an adaptation method (supervised training sees one domain)")
+        if isinstance(self.scheduler, CosineSchedule) and self.scheduler.warmup_epochs >= self.train.epochs:
+            raise ValueError(
+                f"a cosine schedule needs scheduler.warmup_epochs ({self.scheduler.warmup_epochs}) below "
+                f"train.epochs ({self.train.epochs})"
+            )
         if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
             raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
         if isinstance(self.data, MarketFolders):

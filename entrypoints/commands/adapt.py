@@ -26,6 +26,7 @@ from reidkit.entrypoints.commands.common import (
     run_folder,
     train_run,
 )
+from reidkit.entrypoints.app import AppHook
 from reidkit.entrypoints.methods import StartingModel
 from reidkit.entrypoints.settings import Profile, load_profile, unstructure_profile
 
@@ -67,7 +68,7 @@ def pretrain_profile(profile: Profile, start: StartingModel) -> Profile:
     )
 
 
-def pretraining(profile: Profile, run_dir: Path, start: StartingModel, hook) -> RunResult:  # noqa: ANN001
+def pretraining(profile: Profile, run_dir: Path, start: StartingModel, hook: AppHook) -> RunResult:
     """Trains ``start`` in ``run_dir / start.folder``; a trunk is exported beside its checkpoints."""
     folder = run_dir / start.folder
     result = train_run(pretrain_profile(profile, start), folder, hook)

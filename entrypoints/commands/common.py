@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reidkit.domain.errors import ReidkitError
 from reidkit.domain.types import RetrievalMetrics, RunResult
+from reidkit.entrypoints.app import AppHook
 from reidkit.entrypoints.settings import Profile, available_profiles, load_profile
 
 
@@ -44,11 +45,11 @@ def run_folder(profile: Profile, work_dir: str | None) -> Path:
     return Path(work_dir or profile.runtime.work_dir or f"runs/{profile.name}")
 
 
-def train_run(profile: Profile, run_dir: Path, hook=None) -> RunResult:  # noqa: ANN001 - an AppHook
+def train_run(profile: Profile, run_dir: Path, hook: AppHook) -> RunResult:
     """Runs ``profile`` in ``run_dir`` (resuming from its checkpoints) and returns what it left."""
-    from reidkit.entrypoints.app import build_app, no_hook
+    from reidkit.entrypoints.app import build_app
 
-    with build_app(profile, work_dir=str(run_dir), hook=hook or no_hook) as app:
+    with build_app(profile, work_dir=str(run_dir), hook=hook) as app:
         progress = app.run()
     return RunResult(metrics=progress.last_metrics, model=str(run_dir / "checkpoints" / "best.pt"))
 

@@ -22,6 +22,7 @@ import attrs
 from reidkit.application.pipelines import Demo
 from reidkit.domain.errors import ReidkitError
 from reidkit.domain.types import RetrievalMetrics, RunResult
+from reidkit.entrypoints.app import AppHook
 from reidkit.entrypoints.commands.common import add_profile_arguments, metrics_table, profile_from, train_run
 from reidkit.entrypoints.settings import Profile, load_profile
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def score_and_train(profile: Profile, run_dir: Path, hook) -> tuple[Mapping[str, RetrievalMetrics], RunResult]:  # noqa: ANN001
+def score_and_train(profile: Profile, run_dir: Path, hook: AppHook) -> tuple[Mapping[str, RetrievalMetrics], RunResult]:
     """The untrained encoder's scores, then the supervised run's result, in one run folder."""
     from reidkit.entrypoints.app import build_app
 
@@ -128,7 +129,7 @@ def demo_schedule(name: str, overrides: list[str] | None = None) -> list[str]:
     return shortened
 
 
-def adapt_stage(name: str, demo: Profile, source_model: str, run_dir: Path, overrides: list[str], hook) -> RunResult:  # noqa: ANN001
+def adapt_stage(name: str, demo: Profile, source_model: str, run_dir: Path, overrides: list[str], hook: AppHook) -> RunResult:
     """Adapts the demo's source model to the target with the UDA profile ``name``."""
     profile = load_profile(
         name, [f"seed={demo.seed}", f"adapt.source_model='{source_model}'", *overrides], settings={"data": _plain_data(demo)}
