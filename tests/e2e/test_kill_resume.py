@@ -1,6 +1,6 @@
-"""SIGKILL at random moments, then resume: benchmarks/kill_resume.py sized for CI, one trial of two
+"""SIGKILL at random moments, then resume: tools/kill_resume.py sized for CI, one trial of two
 kills per scenario (supervised, SpCL UDA, MMT UDA, the last two with their pre-training stages),
-about 75 s of CPU. `.venv/bin/python benchmarks/kill_resume.py` is the full check: 4 trials per
+about 75 s of CPU. `.venv/bin/python tools/kill_resume.py` is the full check: 4 trials per
 scenario, 3 kills each (about 4 minutes)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "kill_resume.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "kill_resume.py"
 
 
 @pytest.mark.slow
@@ -37,7 +37,7 @@ def test_runs_killed_at_random_moments_resume_to_exactly_the_uninterrupted_resul
 
 
 def test_the_harness_notices_different_results_and_unverifiable_checkpoints(tmp_path):
-    from benchmarks import kill_resume
+    from tools import kill_resume
 
     runs = tmp_path / "runs"
     (runs / "checkpoints").mkdir(parents=True)

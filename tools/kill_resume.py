@@ -15,11 +15,12 @@ byte-identical to the reference's (model, optimiser, memory, sampler, schedule: 
 
 Children are forked from this process after it has imported torch (no torch op runs here before a
 fork), which saves the seconds of imports per run; `--exec` starts each run as a fresh interpreter
-instead. The probes that trace events are installed in the child only, by this script; the library
-knows nothing about them.
+instead. The events are traced through the App hook of `reidkit.entrypoints.cli.main`: an observer
+added to each run's observers and tracing checkpoint files put in place of the plain ones, both
+through the run's container; nothing in the library is patched.
 
-    .venv/bin/python benchmarks/kill_resume.py                  # 12 trials x 3 kills (the full check)
-    .venv/bin/python benchmarks/kill_resume.py --scenarios spcl --trials 2 --kills 2 --keep /tmp/kr
+    .venv/bin/python tools/kill_resume.py                  # 4 trials x 3 kills per scenario (the full check)
+    .venv/bin/python tools/kill_resume.py --scenarios spcl --trials 2 --kills 2 --keep /tmp/kr
 
 Exit code 0 when every trial resumed exactly, 1 otherwise; --json writes every kill and result.
 """
@@ -61,10 +62,12 @@ def tiny(data_dir: Path, *extra: str) -> list[str]:
 
 
 def pretrain_profile(folder: Path) -> Path:
-    """A one-epoch supervised source model sized for the tiny preset (the adaptations' stage 1)."""
+    """A one-epoch supervised source model sized for the tiny preset (the adaptations' stage 1),
+    run as written (``embedded_scale = "off"``: the tiny scale would train it longer)."""
     path = folder / "tiny_pretrain.toml"
     path.write_text(
-        'method = "supervised"\n[input]\nheight = 64\nwidth = 32\n[model]\nbackbone = "resnet18"\nlast_stride = 2\n'
+        'method = "supervised"\nembedded_scale = "off"\n[input]\nheight = 64\nwidth = 32\npad = 6\n'
+        '[model]\nbackbone = "resnet18"\nlast_stride = 2\n'
         "[train]\ndomain = 'source'\nepochs = 1\niters_per_epoch = 2\nids_per_batch = 4\ninstances_per_id = 2\n"
         "[eval]\ndomains = ['source']\n"
     )
@@ -74,11 +77,11 @@ def pretrain_profile(folder: Path) -> Path:
 def scenario_argv(name: str, data_dir: Path, folder: Path) -> list[str]:
     """The reidkit command of a scenario, without --work-dir."""
     if name == "supervised":
-        return ["train", "--profile", "demo", *tiny(data_dir, "train.epochs=3", "eval.domains=['source', 'target']")]
+        return ["train", "--profile", "strong_baseline", *tiny(data_dir, "train.epochs=3", "eval.domains=['source', 'target']")]
     adapt = [f"adapt.pretrain_profile='{pretrain_profile(folder)}'", "train.domain='target'", "eval.domains=['target']"]
     if name == "spcl":  # the hybrid memory (source centroids + every target instance) must survive
         labels = ["pseudo_labeler.kind='dbscan'", "pseudo_labeler.k1=10", "pseudo_labeler.use_outliers=true",
-                  "pseudo_labeler.self_paced=true"]  # fmt: skip
+                  "refine.kind='self_paced'", "adapt.start_from='source_model'"]  # fmt: skip
         return ["adapt", "--profile", "spcl_uda", *tiny(data_dir, "train.epochs=2", *adapt, *labels)]
     if name == "mmt":  # two students, two mean teachers, a second source model, Adam re-created per epoch
         labels = ["pseudo_labeler.kind='kmeans'", "pseudo_labeler.num_clusters=8"]
@@ -86,114 +89,108 @@ def scenario_argv(name: str, data_dir: Path, folder: Path) -> list[str]:
     raise SystemExit(f"kill_resume: unknown scenario {name!r} (choose from {', '.join(SCENARIOS)})")
 
 
-# -- the child: probes, then the CLI ----------------------------------------------------------
+# -- the child: the CLI with a tracing hook ---------------------------------------------------
 
 
 def child_main(argv: Sequence[str], trace: Path) -> int:
-    """Runs ``reidkit argv`` with probes appending ``time<TAB>kind<TAB>key`` lines to ``trace``."""
+    """Runs ``reidkit argv`` with every App traced: ``time<TAB>kind<TAB>key`` lines in ``trace``,
+    one at the start of each window a kill may land in."""
     work_dir = Path(argv[list(argv).index("--work-dir") + 1]).resolve()
     fd = os.open(trace, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def emit(kind: str, key: str) -> None:
         os.write(fd, f"{time.monotonic():.6f}\t{kind}\t{key}\n".encode())
 
-    _install_probes(emit, work_dir)
     from reidkit.entrypoints.cli import main
 
-    code = main(list(argv))
+    code = main(list(argv), hook=lambda app: trace_app(app, emit, work_dir))
     emit("exit", str(code))
     return code
 
 
-def _install_probes(emit: Callable[[str, str], None], work_dir: Path) -> None:
-    from reidkit.adapters.runtime import checkpoint
-    from reidkit.application import epoch_loop
+def trace_app(app: Any, emit: Callable[[str, str], None], work_dir: Path) -> None:
+    """The App hook: a tracing observer added to the run's observers and tracing checkpoint files
+    in place of the plain ones, both through the container (nothing in the library is patched)."""
+    from dependency_injector import providers
 
-    # (stage folder relative to the work dir, epoch or "restore"): where the next event happens
-    where = {"tag": "?", "at": "-"}
-
-    def tag_of(directory: Path) -> str:
-        return os.path.relpath(Path(directory).resolve().parent, work_dir)
-
-    def checkpoint_event(label: str) -> None:
-        emit("checkpoint", f"{where['tag']} {where['at']} {label}")
-
-    checkpointer = checkpoint.TorchCheckpointer
-    restore, save, prune = checkpointer.restore, checkpointer.save, checkpointer._prune
-
-    def probed_restore(self):  # type: ignore[no-untyped-def]
-        where.update(tag=tag_of(self.directory), at="restore")
-        emit("restore", where["tag"])
-        return restore(self)
-
-    def probed_save(self, progress, *, is_best):  # type: ignore[no-untyped-def]
-        where.update(tag=tag_of(self.directory), at=f"e{progress.epochs_done}")
-        checkpoint_event("serialise")
-        return save(self, progress, is_best=is_best)
-
-    def probed_prune(self):  # type: ignore[no-untyped-def]
-        checkpoint_event("prune")
-        return prune(self)
-
-    checkpointer.restore, checkpointer.save, checkpointer._prune = probed_restore, probed_save, probed_prune
-    # Module functions the save calls by their global names, each named by the file it makes
-    # (argument ``target``): staging its bytes, linking best.pt, installing data after checksum.
-    for name, label, target in (
-        ("atomic_write_bytes", "write", 0), ("_staged_bytes", "stage", 0),
-        ("_staged_copy", "link", 1), ("_install", "install", 1),
-    ):  # fmt: skip
-        original = getattr(checkpoint, name)
-
-        def probed(*args, _original=original, _label=label, _target=target):  # type: ignore[no-untyped-def]
-            checkpoint_event(f"{_label} {Path(args[_target]).name}")
-            return _original(*args)
-
-        setattr(checkpoint, name, probed)
-
-    run = epoch_loop.EpochLoop.run
-
-    def probed_run(self, prepare=None):  # type: ignore[no-untyped-def]
-        self.step = _StepProbe(self.step, emit, where)
-        self.evaluations = {n: _EvaluateProbe(e, n, emit, where) for n, e in self.evaluations.items()}
-        probed_prepare = None
-        if prepare is not None:
-
-            def probed_prepare(epoch: int) -> None:
-                where["epoch"] = epoch
-                emit("prepare", f"{where['tag']} e{epoch + 1}")
-                prepare(epoch)
-
-        progress = run(self, probed_prepare)
-        emit("loop-end", where["tag"])
-        return progress
-
-    epoch_loop.EpochLoop.run = probed_run
+    tag = os.path.relpath(app.run_dir.resolve(), work_dir)
+    where = {"at": "restore"}  # which epoch's save (or the restore) a file operation belongs to
+    emit("restore", tag)  # building the run and restoring its checkpoint, until training starts
+    profile = app.profile
+    observer = TraceObserver(emit, tag, where, prepares=profile.method != "supervised", domains=profile.eval.domains)
+    app.container.training.observers.add_args(providers.Object(observer))
+    app.container.training.checkpoint_files.override(providers.Object(tracing_files(emit, tag, where)))
 
 
-class _StepProbe:
-    def __init__(self, step: Any, emit: Callable[[str, str], None], where: dict) -> None:
-        self._step, self._emit, self._where, self._index = step, emit, where, 0
+class TraceObserver:
+    """Marks where each window starts: pseudo-labelling, each step, each evaluation, the save."""
 
-    def begin_epoch(self, epoch: int) -> None:
-        self._where["epoch"], self._index = epoch, 0
-        self._step.begin_epoch(epoch)
+    def __init__(self, emit: Callable[[str, str], None], tag: str, where: dict, *, prepares: bool, domains: Sequence[str]) -> None:
+        self._emit, self._tag, self._where = emit, tag, where
+        self._prepares, self._domains = prepares, list(domains)
+        self._steps = 0
 
-    def run(self, batch: Any) -> Any:
-        self._emit("step", f"{self._where['tag']} e{self._where['epoch'] + 1} s{self._index}")
-        self._index += 1
-        return self._step.run(batch)
+    def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        self._steps = steps_per_epoch
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._step, name)
+    def on_epoch_start(self, epoch: int) -> None:
+        if self._prepares:
+            self._emit("prepare", f"{self._tag} e{epoch + 1}")
+        else:
+            self._emit("step", f"{self._tag} e{epoch + 1} s0")
+
+    def on_pseudo_labels(self, epoch: int, labels: Any, quality: Any) -> None:
+        self._emit("step", f"{self._tag} e{epoch + 1} s0")  # the consumers' reset, then the first step
+
+    def on_step(self, epoch: int, step: int, report: Any) -> None:
+        if step + 1 < self._steps:
+            self._emit("step", f"{self._tag} e{epoch + 1} s{step + 1}")
+
+    def on_epoch_end(self, epoch: int) -> None:
+        # every scenario evaluates after every epoch (train.eval_every = 1)
+        self._where["at"] = f"e{epoch + 1}"
+        self._emit("evaluate", f"{self._tag} e{epoch + 1} {self._domains[0]}")
+
+    def on_evaluation(self, epoch: int, name: str, metrics: Any) -> None:
+        index = self._domains.index(name) + 1
+        if index < len(self._domains):
+            self._emit("evaluate", f"{self._tag} e{epoch + 1} {self._domains[index]}")
+        else:
+            self._emit("checkpoint", f"{self._tag} e{epoch + 1} serialise")
+
+    def on_run_end(self, progress: Any) -> None:
+        self._emit("loop-end", self._tag)
 
 
-class _EvaluateProbe:
-    def __init__(self, evaluation: Any, name: str, emit: Callable[[str, str], None], where: dict) -> None:
-        self._evaluation, self._name, self._emit, self._where = evaluation, name, emit, where
+def tracing_files(emit: Callable[[str, str], None], tag: str, where: dict) -> Any:
+    """AtomicFiles that mark each file operation of a save (or of a restore finishing one)."""
+    from reidkit.adapters.runtime.checkpoint import AtomicFiles
 
-    def run(self) -> Any:
-        self._emit("evaluate", f"{self._where['tag']} e{self._where['epoch'] + 1} {self._name}")
-        return self._evaluation.run()
+    class TracingFiles(AtomicFiles):
+        def _mark(self, label: str, path: Path) -> None:
+            emit("checkpoint", f"{tag} {where['at']} {label} {Path(path).name}")
+
+        def write(self, path: Path, data: bytes) -> None:
+            self._mark("write", path)
+            super().write(path, data)
+
+        def stage(self, path: Path, data: bytes) -> Path:
+            self._mark("stage", path)
+            return super().stage(path, data)
+
+        def link(self, source: Path, target: Path) -> Path:
+            self._mark("link", target)
+            return super().link(source, target)
+
+        def install(self, staged: Path, path: Path, digest: str) -> None:
+            self._mark("install", path)
+            super().install(staged, path, digest)
+
+        def remove(self, path: Path) -> None:
+            self._mark("remove", path)
+            super().remove(path)
+
+    return TracingFiles()
 
 
 # -- the parent: runs, kills, checks ----------------------------------------------------------
@@ -245,9 +242,11 @@ class Runner:
         self._exec = fresh_interpreter
         if not fresh_interpreter:
             # Import (never run) torch and the whole CLI once, so every fork starts warm.
-            import reidkit.entrypoints.adapt_containers  # noqa: F401
             import reidkit.entrypoints.cli  # noqa: F401
-            import reidkit.entrypoints.containers  # noqa: F401
+            from reidkit.entrypoints.methods import method_names, method_spec
+
+            for name in method_names():
+                method_spec(name)
 
     def call(self, function: Callable[[Path], str], path: Path) -> str:
         """``function(path)``, in a forked child unless runs are fresh interpreters: this process
