@@ -1,10 +1,13 @@
-"""Shared test fixtures: paths to the golden data beside the checkout."""
+"""Shared fixtures: the golden data beside the checkout, the tiny preset, random starting models.
+Helpers live in tests/support."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from tests.support.tiny import starting_models
 
 GOLDEN = Path(__file__).resolve().parents[1].parent / "shared" / "golden"
 
@@ -27,17 +30,7 @@ def tiny_data(tmp_path_factory) -> Path:
     return folder
 
 
-def tiny_overrides(data_dir: Path, *extra: str) -> list[str]:
-    """--set overrides that make the demo profile run in seconds on the tiny preset."""
-    return [
-        "data.preset='tiny'",
-        f"data.cache_dir='{data_dir}'",
-        "input.height=64",
-        "input.width=32",
-        "train.ids_per_batch=4",
-        "train.instances_per_id=2",
-        "train.iters_per_epoch=2",
-        "train.epochs=2",
-        "eval.batch_size=64",
-        *extra,
-    ]
+@pytest.fixture(scope="session")
+def start_models(tmp_path_factory) -> dict[str, Path]:
+    """Random starting models with the tiny profiles' architecture (see tests.support.tiny)."""
+    return starting_models(tmp_path_factory.mktemp("starting_models"))

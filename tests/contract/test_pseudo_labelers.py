@@ -20,7 +20,7 @@ from reidkit.adapters.clustering.kmeans import KMeansLabeler
 from reidkit.adapters.clustering.self_paced import SelfPacedRefiner, SelfPacedReliability
 from reidkit.domain.ports import LabelRefiner, PseudoLabeler
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
-from tests.fakes_clustering import RecordingLabeler
+from tests.support.fakes import RecordingLabeler
 
 NUM_BLOBS, PER_BLOB, DIM = 4, 12, 16
 

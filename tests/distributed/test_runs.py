@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from reidkit.adapters.models.backbone import build_reid_model
-from tests.conftest import tiny_overrides
+from tests.support.tiny import tiny_overrides
 from tests.distributed import workers
 
 pytestmark = pytest.mark.slow
@@ -32,6 +32,7 @@ def adapt_overrides(tiny_data: Path, *extra: str) -> list[str]:
         "adapt.start_from='scratch'",
         "pseudo_labeler.kind='kmeans'",
         "pseudo_labeler.num_clusters=8",
+        "refine.kind='none'",  # SpCL's self-paced criterion refines DBSCAN's clusters only
         "input.num_workers=0",
         "runtime.threads=1",
         *extra,
@@ -82,7 +83,7 @@ def test_torchrun_trains_and_saves_a_checkpoint_that_loads_without_ddp(tiny_data
     reidkit = shutil.which("reidkit", path=str(Path(sys.executable).parent))
     assert torchrun and reidkit, "torchrun and reidkit belong in the test environment"
     sets = [a for item in tiny_overrides(tiny_data, "runtime.threads=1", "eval.domains=['source']") for a in ("--set", item)]
-    command = [torchrun, "--standalone", "--nproc-per-node", "2", "--no-python", reidkit, "train", "--profile", "demo",
+    command = [torchrun, "--standalone", "--nproc-per-node", "2", "--no-python", reidkit, "train", "--profile", "strong_baseline",
                "--work-dir", str(tmp_path), *sets]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

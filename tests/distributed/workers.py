@@ -241,29 +241,51 @@ def train_steps(replicas: Replicas, rank: int, group: ProcessGroup) -> dict[str,
 # --- whole runs: a profile's use-case on every rank, as `reidkit train` runs it under torchrun ---
 
 
+class LabelRecorder:
+    """An observer keeping the pseudo labels of every epoch (on every rank: it is not wrapped in
+    the rank-0 observer)."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def on_pseudo_labels(self, epoch: int, labels: PseudoLabels, quality: object) -> None:
+        self.seen.append(np.array(labels.labels))
+
+    def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
+        return None
+
+    def on_epoch_start(self, epoch: int) -> None:
+        return None
+
+    def on_step(self, epoch: int, step: int, report: object) -> None:
+        return None
+
+    def on_epoch_end(self, epoch: int) -> None:
+        return None
+
+    def on_evaluation(self, epoch: int, name: str, metrics: object) -> None:
+        return None
+
+    def on_run_end(self, progress: object) -> None:
+        return None
+
+
 def run_recording(profile: str, overrides: Sequence[str], work_dir: Path) -> dict[str, object]:
     """Runs the profile's use-case and returns the pseudo labels each epoch trained on (as the
-    batch source received them) and the final model's state."""
-    from reidkit.adapters.data.pseudo_batches import PseudoLabelledBatches
-    from reidkit.entrypoints.containers import build_app
+    epoch's consumers received them) and the final model's state."""
+    from dependency_injector import providers
+
+    from reidkit.adapters.runtime.observers import CompositeObserver
+    from reidkit.entrypoints.app import build_app
     from reidkit.entrypoints.settings import load_profile
 
-    seen: list[np.ndarray] = []
-    reset = PseudoLabelledBatches.reset
-
-    def recording_reset(self: PseudoLabelledBatches, features: FeatureMatrix, labels: PseudoLabels) -> None:
-        seen.append(np.array(labels.labels))
-        reset(self, features, labels)
-
-    PseudoLabelledBatches.reset = recording_reset
-    try:
-        app = build_app(load_profile(profile, list(overrides)), work_dir=str(work_dir))
-        with app:
-            app.method.use_case().run()
-            model = {k: v.detach().cpu().clone() for k, v in app.method.model().state_dict().items()}
-    finally:
-        PseudoLabelledBatches.reset = reset
-    return {"labels": seen, "model": model}
+    recorder = LabelRecorder()
+    app = build_app(load_profile(profile, list(overrides)), work_dir=str(work_dir))
+    observer = CompositeObserver([app.container.training.observer(), recorder])
+    with app.container.training.observer.override(providers.Object(observer)), app:
+        app.run()
+        model = {k: v.detach().cpu().clone() for k, v in app.container.network.model().state_dict().items()}
+    return {"labels": recorder.seen, "model": model}
 
 
 def runs(rank: int, world: int, jobs: Sequence[tuple[str, Sequence[str], Path]], ports: Sequence[int], out: Path) -> None:

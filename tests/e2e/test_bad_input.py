@@ -18,13 +18,9 @@ from reidkit.adapters.models.backbone import build_reid_model
 from reidkit.adapters.models.weights import load_pretrained, read_state_dict
 from reidkit.domain.errors import CheckpointError, DatasetError
 from reidkit.entrypoints.cli import main
-from reidkit.entrypoints.containers import build_app
+from reidkit.entrypoints.app import build_app
 from reidkit.entrypoints.settings import load_profile
-from tests.conftest import tiny_overrides
-
-
-def _sets(overrides: list[str]) -> list[str]:
-    return [arg for item in overrides for arg in ("--set", item)]
+from tests.support.tiny import as_sets, tiny_overrides
 
 
 def _error_line(err: str) -> str:
@@ -55,7 +51,7 @@ def _market(tiny_data: Path, source: Path, *extra: str) -> list[str]:
 def test_unreadable_training_images_stop_before_training_with_one_line(tiny_data, damaged_source, tmp_path, capsys):
     source, bad = damaged_source
     run_dir = tmp_path / "run"
-    code = main(["train", "--profile", "demo", "--work-dir", str(run_dir), *_sets(_market(tiny_data, source))])
+    code = main(["train", "--profile", "strong_baseline", "--work-dir", str(run_dir), *as_sets(_market(tiny_data, source))])
     err = _error_line(capsys.readouterr().err)
     assert code == 2
     assert err.startswith("reidkit: 2 of 64 training images of domain 'source' cannot be read: ")
@@ -71,7 +67,7 @@ def test_skip_trains_without_them_and_reports_them(tiny_data, damaged_source, tm
     source, bad = damaged_source
     run_dir = tmp_path / "run"
     overrides = _market(tiny_data, source, "data.unreadable='skip'")
-    assert main(["train", "--profile", "demo", "--work-dir", str(run_dir), *_sets(overrides)]) == 0
+    assert main(["train", "--profile", "strong_baseline", "--work-dir", str(run_dir), *as_sets(overrides)]) == 0
     assert (run_dir / "checkpoints" / "epoch_0002.pt").is_file()
     assert len(report_path(run_dir, "source").read_text().splitlines()) == 1 + len(bad)
     events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
@@ -89,16 +85,17 @@ def test_an_adaptation_screens_its_labelled_source_domain_too(tiny_data, damaged
             f"data.roots.source='{source}'",
             f"data.roots.target='{target}'",
             "eval.domains=['target']",
+            "adapt.start_from='scratch'",
         ],
     )
     app = build_app(profile, work_dir=str(tmp_path / "run"))
-    assert len(app.method.train_set().train) == 64  # the target is whole
+    assert len(app.container.data.train_set().train) == 64  # the target is whole
     with pytest.raises(DatasetError, match=r"2 of 64 training images of domain 'source' cannot be read"):
-        app.method.source_set()
+        app.container.adaptation.source_set()
 
 
 def test_an_unknown_policy_is_a_profile_error(tmp_path, capsys):
-    code = main(["train", "--profile", "demo", "--work-dir", str(tmp_path), "--set", "data.unreadable='ignore'"])
+    code = main(["train", "--profile", "strong_baseline", "--work-dir", str(tmp_path), "--set", "data.unreadable='ignore'"])
     assert code == 2
     assert capsys.readouterr().err == (
         "reidkit: must be one of ['fail', 'skip'], got 'ignore' @ profile.data.unreadable\n"
@@ -110,7 +107,7 @@ def test_a_custom_dataset_without_camera_ids_is_named_at_the_command_line(tiny_d
     shutil.copytree(next(tiny_data.glob("tiny-seed0")) / "source", root)
     first = sorted((root / "bounding_box_train").iterdir())[0]
     first.rename(first.with_name(first.name.split("_")[0] + "_000001.jpg"))
-    code = main(["train", "--profile", "demo", "--work-dir", str(tmp_path / "run"), *_sets(_market(tiny_data, root))])
+    code = main(["train", "--profile", "strong_baseline", "--work-dir", str(tmp_path / "run"), *as_sets(_market(tiny_data, root))])
     err = _error_line(capsys.readouterr().err)
     assert code == 2
     assert "has no camera id" in err and "bounding_box_train" in err
@@ -164,7 +161,7 @@ def test_an_openunreid_checkpoint_with_one_network_loads_and_two_are_refused(tmp
 def test_anything_needing_full_unpickling_is_refused_at_the_command_line(tmp_path, capsys, content):
     path = tmp_path / "foreign.pth"
     torch.save(content(), path)
-    code = main(["train", "--profile", "demo", "--work-dir", str(tmp_path / "run"), "--set", f"model.pretrained='{path}'"])
+    code = main(["train", "--profile", "strong_baseline", "--work-dir", str(tmp_path / "run"), "--set", f"model.pretrained='{path}'"])
     err = _error_line(capsys.readouterr().err)
     assert code == 2
     assert f"reidkit: {path} holds objects other than tensors" in err and "refusing to unpickle" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import structlog
 
 from reidkit.domain.ranking import rank_metrics
 from reidkit.domain.types import (
@@ -17,6 +18,8 @@ from reidkit.domain.types import (
     TrainingProgress,
 )
 
+
+_log = structlog.get_logger(__name__)
 
 class Journal:
     """A shared, ordered list of what every fake was asked to do."""
@@ -80,6 +83,9 @@ class RecordingObserver:
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         self.journal("run_start", start_epoch, epochs, steps_per_epoch)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.journal("epoch_start", epoch)
 
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
         self.journal("observed_step", epoch, step)
@@ -186,3 +192,55 @@ class DroppingRefiner:
 class CountingScorer:
     def score(self, labels: PseudoLabels) -> Mapping[str, float]:
         return {"clusters": float(labels.num_clusters)}
+
+
+class TruthLabeler:
+    """A PseudoLabeler that labels every sample by its true identity, the first identity's
+    samples outliers: deterministic, enough clusters for any batch shape, and it records the size
+    of every call. The one truth-labeler fake of the suite."""
+
+    def __init__(self, true_ids: Sequence[int]) -> None:
+        _, self.truth = np.unique(np.asarray(true_ids), return_inverse=True)
+        self.calls: list[int] = []
+
+    @property
+    def num_clusters(self) -> int:
+        return int(self.truth.max())
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        self.calls.append(len(features))
+        return PseudoLabels(np.where(self.truth == 0, -1, self.truth - 1))
+
+
+# A recording fake of the PseudoLabeler port, for tests of whatever consumes pseudo-labels. It is
+# a real (if naive) labeler, so that it passes the same contract suite as the production
+# strategies: connected components of the pairs closer than ``radius`` (dense pairwise distances:
+# tiny inputs only), components smaller than ``min_size`` marked -1. It remembers the features of
+# every call and warns on a degenerate result like the real ones do.
+
+
+class RecordingLabeler:
+    def __init__(self, radius: float = 0.5, min_size: int = 2) -> None:
+        self.radius, self.min_size = radius, min_size
+        self.calls: list[np.ndarray] = []
+
+    def assign(self, features: FeatureMatrix) -> PseudoLabels:
+        x = np.asarray(features.values, dtype=np.float64)
+        self.calls.append(x.copy())
+        n = len(x)
+        labels = np.arange(n)
+        if n:
+            close = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1) < self.radius
+            # Label propagation to a fixed point: each point takes the smallest label it touches.
+            while True:
+                spread = np.where(close, labels[None, :], n).min(axis=1)
+                if np.array_equal(spread, labels):
+                    break
+                labels = spread
+        sizes = np.bincount(labels, minlength=n)
+        labels = np.where(sizes[labels] >= self.min_size, labels, -1)
+        kept = np.unique(labels[labels >= 0])
+        labels = np.where(labels >= 0, np.searchsorted(kept, labels), -1)
+        if int((np.bincount(labels[labels >= 0], minlength=1) >= 2).sum()) < 2:
+            _log.warning("degenerate pseudo-labels", labeler="recording_fake", samples=n)
+        return PseudoLabels(labels)

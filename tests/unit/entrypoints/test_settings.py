@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reidkit.domain.errors import ProfileError
+from reidkit.entrypoints.methods import method_names
 from reidkit.entrypoints.settings import (
     DbscanSettings,
     KMeansSettings,
@@ -12,20 +13,16 @@ from reidkit.entrypoints.settings import (
     SgdSettings,
     available_profiles,
     load_profile,
+    profile_toml,
+    unstructure_profile,
 )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "strong_baseline", "demo", "generic_backbone", "strong_baseline_usl", "strong_baseline_uda", "uda_tp",
-        "spcl_usl", "spcl_uda", "cluster_contrast_usl", "cluster_contrast_uda",
-    ],
-)  # fmt: skip
-def test_shipped_profiles_load(name):
-    assert name in available_profiles()
+@pytest.mark.parametrize("name", available_profiles())
+def test_shipped_profiles_load_and_name_a_known_method(name):
     profile = load_profile(name)
     assert profile.name == name
+    assert profile.method in method_names()
 
 
 @pytest.mark.parametrize(
@@ -38,20 +35,25 @@ def test_shipped_profiles_load(name):
         (["train.epochs=1.5"], "expected int, got float 1.5 @ profile.train.epochs"),
         (["eval.normalize=1"], "expected bool, got int 1 @ profile.eval.normalize"),
         (["model.backbone=resnet7"], "must be one of ['resnet18', 'resnet34', 'resnet50', 'resnet101'], got 'resnet7' @ profile.model.backbone"),
-        (["scheduler.milestones=[5, 3]"], "'milestones' must be increasing epoch numbers >= 0: [5, 3] @ profile.scheduler"),
+        (["embedded_scale=off", "scheduler.milestones=[5, 3]"], "'milestones' must be increasing epoch numbers >= 0: [5, 3] @ profile.scheduler"),
         (["typo.x=1"], "extra fields found (typo) @ profile"),
         (["data.kind=market", "data.roots.source='/d'"], "eval.domains names 'target', but data.roots has only ['source'] @ profile"),
         (["model.dsbn=true"], "model.dsbn needs an adaptation method (supervised training sees one domain) @ profile"),
-        (["method=spcl"], "method 'spcl' needs train.iters_per_epoch >= 1 (pseudo labels change each epoch) @ profile"),
+        (["embedded_scale=off", "method=spcl"], "method 'spcl' needs train.iters_per_epoch >= 1 (pseudo labels change each epoch) @ profile"),
         (["method=spcl", "train.iters_per_epoch=5", "adapt.source_model='m.pt'"], "adapt.source_model is set but adapt.start_from is 'scratch' @ profile"),
         (["method=spcl", "train.iters_per_epoch=5", "adapt.source_domain='source'"], "adapt.source_domain and train.domain are both 'source' @ profile"),
-        (["memory.update_rule=median"], "must be one of ['mean', 'hard'], got 'median' @ profile.memory.update_rule"),
+        (["method=memory_bank"], "method must be one of ['cluster_baseline', 'cluster_contrast', 'mean_teach', 'spcl', 'supervised'], got 'memory_bank' @ profile"),
+        (["memory.update_rule=median"], "extra fields found (memory) @ profile"),
+        (["refine.kind=self_paced", "pseudo_labeler.kind=kmeans"], "refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got 'kmeans' @ profile"),
+        (["train.epochs=1"], "a cosine schedule needs scheduler.warmup_epochs (1) below train.epochs (1) @ profile"),
+        (["refine.kind=glc"], "kind must be one of ['none', 'self_paced'], got 'glc' @ profile.refine"),
+        (["embedded_scale=sometimes"], "must be one of ['auto', 'applied', 'off'], got 'sometimes' @ profile.embedded_scale"),
         (["adapt.start_from=imagenet"], "must be one of ['scratch', 'pretrained', 'source_model'], got 'imagenet' @ profile.adapt.start_from"),
     ],
 )  # fmt: skip
 def test_each_mistake_is_one_line_naming_its_path(overrides, message):
     with pytest.raises(ProfileError) as info:
-        load_profile("strong_baseline", overrides)
+        load_profile("strong_baseline", overrides)  # on the embedded data: a cosine schedule
     assert str(info.value) == message
 
 
@@ -74,10 +76,33 @@ def test_overrides_parse_toml_values_and_switch_kinds_afresh():
 
 
 def test_market_folders_by_override():
-    profile = load_profile(
-        "demo", ["data.kind=market", "data.roots.source=/a", "data.roots.target=/b"]
-    )
+    profile = load_profile("strong_baseline", ["data.kind=market", "data.roots.source=/a", "data.roots.target=/b"])
     assert profile.data == MarketFolders(roots={"source": "/a", "target": "/b"})
+
+
+def test_a_method_table_stays_as_written_until_the_run_is_built():
+    profile = load_profile("cluster_contrast_usl", ["cluster_contrast.update_rule='hard'"])
+    assert profile.method_options == {"temperature": 0.05, "momentum": 0.1, "update_rule": "hard"}
+    assert unstructure_profile(profile)["cluster_contrast"]["update_rule"] == "hard"
+    with pytest.raises(ProfileError, match=r"extra fields found \(spcl\) @ profile"):
+        load_profile("cluster_contrast_usl", ["spcl.temperature=0.1"])  # another method's table
+
+
+@pytest.mark.parametrize("name", available_profiles())
+def test_a_written_profile_reads_back_to_the_same_profile(name, tmp_path):
+    profile = load_profile(name, ["train.epochs=3"])
+    path = tmp_path / "profile.toml"
+    path.write_text(profile_toml(profile))
+    again = load_profile(str(path))
+    assert unstructure_profile(again) == unstructure_profile(profile)
+    assert again.scaled == profile.scaled  # the embedded scale is not applied twice
+
+
+def test_a_written_market_profile_reads_back(tmp_path):
+    profile = load_profile("spcl_uda", ["data.kind=market", "data.roots.source='/a b'", "data.roots.target='/c\\\"d'"])
+    path = tmp_path / "profile.toml"
+    path.write_text(profile_toml(profile))
+    assert load_profile(str(path)).data == profile.data
 
 
 def test_defaults_without_a_profile():

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import reidkit.adapters.clustering.dbscan as dbscan
 from reidkit.adapters.clustering.dbscan import DbscanLabeler
 from reidkit.domain.types import FeatureMatrix
-from tests.unit.clustering.test_labelers import noisy_blobs
+from tests.support.features import noisy_blobs
 
 
 def with_duplicates(seed: int) -> FeatureMatrix:

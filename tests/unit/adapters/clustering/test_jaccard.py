@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from reidkit.adapters.clustering.jaccard import densify, jaccard_graph
-from tests.unit.clustering.dense_reference import dense_jaccard
+from tests.support.dense_reference import dense_jaccard
 
 
 def clustered(n: int = 60, dim: int = 8, centres: int = 5, noise: float = 0.4, seed: int = 0) -> np.ndarray:

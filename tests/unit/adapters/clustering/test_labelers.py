@@ -17,15 +17,8 @@ from reidkit.adapters.clustering.labels import (
     outliers_to_singletons,
     renumber_by_first_appearance,
 )
+from tests.support.features import noisy_blobs
 from reidkit.domain.types import FeatureMatrix
-
-
-def noisy_blobs(n: int = 300, dim: int = 32, centres: int = 15, noise: float = 1.6, seed: int = 0) -> FeatureMatrix:
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((centres, dim))
-    c /= np.linalg.norm(c, axis=1, keepdims=True)
-    x = c[rng.integers(0, centres, n)] + rng.standard_normal((n, dim)) * noise / np.sqrt(dim)
-    return FeatureMatrix(x / np.linalg.norm(x, axis=1, keepdims=True))
 
 
 def test_label_helpers() -> None:

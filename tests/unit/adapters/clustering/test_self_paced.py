@@ -20,7 +20,7 @@ from reidkit.adapters.clustering.self_paced import (
 )
 from reidkit.domain.ports import LabelRefiner
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
-from tests.unit.clustering.test_labelers import noisy_blobs
+from tests.support.features import noisy_blobs
 
 
 def test_iou_of_each_samples_clusters() -> None:

@@ -13,7 +13,7 @@ from reidkit.adapters.data.market import queries_without_a_match, read_market
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import EmbeddedSet, FeatureMatrix
-from tests.market_folders import market_layout
+from tests.support.market_folders import market_layout
 
 
 @pytest.mark.parametrize("name", ["0001_001.jpg", "0001.jpg", "0001_s1_000001.png"])

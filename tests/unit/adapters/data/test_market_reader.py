@@ -8,7 +8,7 @@ import pytest
 
 from reidkit.adapters.data.market import read_market
 from reidkit.domain.errors import DatasetError
-from tests.market_folders import market_layout
+from tests.support.market_folders import market_layout
 
 
 def _standard(root: Path) -> Path:

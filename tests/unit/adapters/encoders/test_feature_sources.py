@@ -16,7 +16,7 @@ from reidkit.adapters.memory.global_update import GlobalMemoryUpdate
 from reidkit.adapters.memory.hybrid_memory import HybridMemory
 from reidkit.adapters.runtime.collectives import ProcessGroup
 from reidkit.domain.types import FeatureMatrix, ImageRecord, LabelSpace, PseudoLabels
-from tests.fakes import LookupEncoder
+from tests.support.fakes import LookupEncoder
 
 DIM = 4
 

@@ -8,7 +8,7 @@ import pytest
 
 from reidkit.adapters.evaluation import rerank as rerank_module
 from reidkit.adapters.evaluation.rerank import rerank
-from tests.unit.clustering.dense_reference import dense_rerank
+from tests.support.dense_reference import dense_rerank
 
 
 def people(num_q: int, num_g: int, dim: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import pytest
 from reidkit.adapters.runtime import distributed
 from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver
 from reidkit.domain.types import PseudoLabels, TrainingProgress
-from tests.fakes import Journal, MemoryCheckpointer, RecordingObserver
+from tests.support.fakes import Journal, MemoryCheckpointer, RecordingObserver
 
 
 @pytest.mark.parametrize(("rank", "writes"), [(0, True), (1, False)])

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
-from reidkit.adapters.steps.precision import Precision, autocast_dtype
+from reidkit.adapters.steps.precision import Precision, amp_choice, autocast_dtype
 from reidkit.domain.errors import ReidkitError
-from reidkit.entrypoints.runtime import ProcessRuntime
-from reidkit.entrypoints.wiring import amp_enabled
 
 CPU = torch.device("cpu")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the GPU suite runs it)")
@@ -51,10 +47,6 @@ def test_off_leaves_float32():
     assert not precision.amp and precision.scaler is None
 
 
-def _runtime(device: str) -> ProcessRuntime:
-    return ProcessRuntime(device=torch.device(device), rank=0, world_size=1, run_dir=Path("."))
-
-
 @pytest.mark.parametrize(
     ("amp", "dtype", "device", "expected"),
     [
@@ -69,7 +61,12 @@ def _runtime(device: str) -> ProcessRuntime:
     ],
 )
 def test_profile_settings_map_to_what_precision_gets(amp, dtype, device, expected):
-    assert amp_enabled(amp, _runtime(device), dtype) == expected
+    assert amp_choice(amp, dtype, torch.device(device)) == expected
+
+
+def test_an_unknown_amp_setting_is_refused():
+    with pytest.raises(ValueError, match="amp must be 'on', 'off' or 'auto', got 'sometimes'"):
+        amp_choice("sometimes", "auto", CPU)
 
 
 @pytest.mark.gpu

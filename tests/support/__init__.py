@@ -1,0 +1,1 @@
+"""Helpers the whole suite shares: recording fakes, fabricated folders, the tiny preset."""

@@ -1,0 +1,1 @@
+"""Tests of the subcommands (entrypoints/commands)."""
