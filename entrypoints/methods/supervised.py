@@ -13,6 +13,7 @@ from reidkit.entrypoints.parts.data import Data
 from reidkit.entrypoints.parts.model import ReidModel
 from reidkit.entrypoints.parts.training import (
     TrainingRuntime,
+    epoch_loop,
     optimizer_for,
     run_checkpointer,
     run_evaluations,
@@ -49,14 +50,8 @@ class SupervisedContainer(containers.DeclarativeContainer):
     evaluations = run_evaluations(config, data, network.encoder)
     checkpointer = run_checkpointer(training, providers.Dict(step=step))
 
-    use_case = providers.Factory(
-        SupervisedTrain,
-        batches=batches,
-        step=step,
-        checkpointer=checkpointer,
-        observer=training.observer,
-        schedule=training.schedule,
-        evaluations=evaluations,
+    use_case = epoch_loop(
+        training, batches=batches, step=step, checkpointer=checkpointer, evaluations=evaluations, loop=SupervisedTrain
     )
 
 

@@ -23,12 +23,12 @@ from reidkit.adapters.models.heads import NoSourceRows, SourceClassRows
 from reidkit.adapters.runtime.collectives import ProcessGroup
 from reidkit.adapters.runtime.distributed import RankZeroLabeler, RankZeroRefiner
 from reidkit.application.cluster_adapt import ClusterAdapt
-from reidkit.application.epoch_loop import EpochLoop
 from reidkit.domain.ports import LabelRefiner
 from reidkit.domain.types import LabelSpace
 from reidkit.entrypoints.clustering import Clustering
 from reidkit.entrypoints.parts.data import training_split
 from reidkit.entrypoints.parts.keys import source_mode
+from reidkit.entrypoints.parts.training import epoch_loop
 
 
 def initial_classes(ce_weight: float) -> int:
@@ -152,15 +152,7 @@ def cluster_adapt(
     """The use-case every pseudo-label method ends with: its strategies in ClusterAdapt's slots."""
     return providers.Factory(
         use_case,
-        loop=providers.Factory(
-            EpochLoop,
-            batches=batches,
-            step=step,
-            checkpointer=checkpointer,
-            observer=training.observer,
-            schedule=training.schedule,
-            evaluations=evaluations,
-        ),
+        loop=epoch_loop(training, batches=batches, step=step, checkpointer=checkpointer, evaluations=evaluations),
         features=features,
         labeler=adaptation.labeler,
         refiners=adaptation.refiners,

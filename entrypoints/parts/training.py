@@ -23,7 +23,7 @@ from reidkit.adapters.losses.weighted import id_and_triplet_losses
 from reidkit.adapters.steps.base import StepRuntime
 from reidkit.adapters.steps.optim import WarmupSchedule, build_optimizer
 from reidkit.adapters.steps.precision import amp_choice
-from reidkit.application.epoch_loop import Schedule
+from reidkit.application.epoch_loop import EpochLoop, Schedule
 from reidkit.application.evaluate import evaluations as evaluations_for
 from reidkit.entrypoints.runtime import process_runtime
 
@@ -159,4 +159,20 @@ def supervised_losses(config: providers.Configuration) -> providers.Callable:
         triplet_margin=loss.triplet_margin,
         soft_margin=loss.soft_margin,
         triplet_on=loss.triplet_on,
+    )
+
+
+def epoch_loop(
+    training: providers.Container, *, batches: Any, step: Any, checkpointer: Any, evaluations: Any, loop: type = EpochLoop
+) -> providers.Factory:
+    """The epoch loop over a method's batches and step, with the run's observer and schedule
+    (``loop``: EpochLoop, or a use-case that is one, such as SupervisedTrain)."""
+    return providers.Factory(
+        loop,
+        batches=batches,
+        step=step,
+        checkpointer=checkpointer,
+        observer=training.observer,
+        schedule=training.schedule,
+        evaluations=evaluations,
     )

@@ -1,0 +1,1 @@
+"""The sub-containers every method composes (see docs/architecture.md)."""
