@@ -55,8 +55,8 @@ SCALES: Mapping[str, EmbeddedScale] = {
     "demo": EmbeddedScale(height=128, width=64),
     # the test preset: the demo's recipe at a quarter of the pixels, tiny batches and epochs
     "tiny": EmbeddedScale(
-        height=64, width=32, supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4,
-        supervised_instances_per_id=2,
+        height=64, width=32,
+        supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4, supervised_instances_per_id=2,
         adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
     ),  # fmt: skip
 }

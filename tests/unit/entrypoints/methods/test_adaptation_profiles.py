@@ -15,8 +15,8 @@ from tests.support.fakes import TruthLabeler
 from tests.support.tiny import tiny_app
 
 ADAPTATION = [name for name in available_profiles() if load_profile(name).method != "supervised"]
-# what a checkpoint of each method holds beyond its step
-COMPONENTS = {"cluster_baseline": set(), "spcl": {"memory", "refiners_0"}, "cluster_contrast": {"memory"}, "mean_teach": set()}
+# what a checkpoint of a memory method holds beyond its step (a new method needs no entry here)
+COMPONENTS = {"spcl": {"memory", "refiners_0"}, "cluster_contrast": {"memory"}}
 
 
 @pytest.mark.slow
@@ -39,4 +39,4 @@ def test_every_adaptation_profile_trains_a_couple_of_iterations(name, tiny_data,
     assert saved["pseudo_labels"][0]["precision"] == 1.0  # the truth labeler is scored as perfect
     assert [(e["epoch"], e["domain"]) for e in saved["evaluations"]] == [(2, "target")]
     components = read_checkpoint(tmp_path / "checkpoints" / "epoch_0002.pt")["components"]
-    assert {"step"} | COMPONENTS[app.profile.method] <= set(components)
+    assert {"step"} | COMPONENTS.get(app.profile.method, set()) <= set(components)
