@@ -131,11 +131,15 @@ def source_model_state(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+# ReidNet's classifier, and PCBNet's one per stripe.
+_CLASSIFIERS = ("classifier.", "classifiers.")
+
+
 def load_source_model(model: ReidNet, path: str | Path) -> None:
     """Starts adaptation from a source-trained model: every tensor but the classifier (whose
     classes were the source identities) must match by name and shape."""
-    state = {k: v for k, v in source_model_state(path).items() if not k.startswith("classifier.")}
-    expected = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    state = {k: v for k, v in source_model_state(path).items() if not k.startswith(_CLASSIFIERS)}
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(_CLASSIFIERS)}
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
     mismatched = sorted(k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape)
