@@ -7,7 +7,8 @@ retrieval uses the post-neck features.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
 import torch
@@ -15,8 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from reidkit.adapters.models.pooling import build_pooling
-from reidkit.adapters.models.trunk import build_resnet_trunk
+from reidkit.adapters.models.trunks import build_trunk
+from reidkit.adapters.models.vit import VITS
 from reidkit.adapters.models.weights import load_pretrained
+
+if TYPE_CHECKING:
+    from reidkit.adapters.models.pcb import PCBNet
 
 log = structlog.get_logger(__name__)
 
@@ -167,6 +172,9 @@ def _classifier(in_features: int, num_classes: int) -> nn.Linear:
     return layer
 
 
+HEADS = ("bnneck", "pcb")
+
+
 def build_reid_model(
     backbone: str,
     *,
@@ -177,13 +185,45 @@ def build_reid_model(
     dropout: float = 0.0,
     embedding_dim: int = 0,
     pretrained: str | None = None,
-) -> ReidNet:
-    """A ResNet ReidNet; ``pretrained`` is a local torchvision-format state dict for the trunk
-    (None or "" = random initialisation; nothing is ever downloaded)."""
-    trunk = build_resnet_trunk(backbone, last_stride=last_stride)
+    pretrained_format: str = "auto",
+    head: str = "bnneck",
+    parts: int = 6,
+    part_dim: int = 256,
+    input_size: tuple[int, int] | None = None,
+    trunk_options: Mapping[str, Any] | None = None,
+) -> ReidNet | PCBNet:
+    """A re-ID model around the trunk ``backbone`` names (any name of
+    :func:`~reidkit.adapters.models.trunks.build_trunk`: ResNets, ResNet-IBN-a, OSNets, ViTs,
+    ``timm:<name>``, ``torchvision:<name>``). ``pretrained`` is a local weights file
+    (None or "" = random initialisation; nothing is ever downloaded) in any format
+    :func:`~reidkit.adapters.models.weights.load_pretrained` reads.
+
+    ``head="bnneck"`` (the default) is :class:`ReidNet`; ``head="pcb"`` is PCB's ``parts``
+    stripes with ``part_dim``-wide reductions (:class:`~reidkit.adapters.models.pcb.PCBNet`, which
+    pools its stripes by averaging and has no embedding layer or BNNeck of its own). ``input_size``
+    (height, width) sets a ViT's position-embedding grid (other trunks take any size);
+    ``trunk_options`` go to the trunk's factory. For the ResNet names the model is built exactly as
+    before (same modules, same random draws)."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    options = dict(trunk_options or {})
+    if backbone in VITS and input_size is not None:
+        options.setdefault("img_size", tuple(input_size))
+    trunk = build_trunk(backbone, last_stride=last_stride, **options)
+    if getattr(trunk, "global_token", False) and (pooling == "gem" or head == "pcb"):
+        raise ValueError(
+            f"{backbone} returns its CLS token (a 1x1 map): GeM would clamp its negative values and PCB "
+            "has no rows to split; use pooling='avg', or trunk_options={'output': 'patches'}"
+        )
     if pretrained:
-        report = load_pretrained(trunk, pretrained)
-        log.info("pretrained weights", backbone=backbone, path=str(pretrained), loaded=len(report.loaded))
+        report = load_pretrained(trunk, pretrained, format=pretrained_format)
+        log.info("pretrained weights", backbone=backbone, path=str(pretrained), loaded=len(report.loaded), format=report.format)
+    if head == "pcb":
+        from reidkit.adapters.models.pcb import PCBNet  # pcb.py builds on this module's ReidOutput
+
+        if pooling != "avg" or embedding_dim:
+            raise ValueError("PCB averages each stripe and reduces it itself: it takes pooling='avg' and embedding_dim=0")
+        return PCBNet(trunk, trunk.out_channels, num_classes=num_classes, parts=parts, part_dim=part_dim, dropout=dropout)
     return ReidNet(
         trunk,
         trunk.out_channels,
