@@ -89,6 +89,8 @@ class App:
     """A built run: the resolved profile, its run folder and its method's container."""
 
     def __init__(self, profile: Profile, *, work_dir: str | None = None) -> None:
+        # told of a failure leaving the run before the teardown (the CLI prints its line then)
+        self.on_failure: Callable[[BaseException], object] = _ignore
         spec = method_spec(profile.method)
         options = checked_options(profile, spec)
         for start in starting_models(profile):
@@ -107,23 +109,42 @@ class App:
 
     def __enter__(self) -> App:
         self.container.training.process.init()
-        if self.container.training.group().is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / PROFILE_FILE).write_text(profile_toml(self.profile))
+        try:
+            if self.container.training.group().is_main:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                (self.run_dir / PROFILE_FILE).write_text(profile_toml(self.profile))
+        except BaseException:
+            self.container.training.process.shutdown()
+            raise
         if self.profile.scaled:
             structlog.get_logger("reidkit").info(
                 "embedded data scale applied", preset=self.profile.data.preset, profile=str(self.run_dir / PROFILE_FILE)
             )
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        """Reports a failure first (the teardown may take a while, and under torchrun this rank
+        may be stopped during it), then shuts the process runtime down; after a collective timed
+        out, also stops the hung peers of this launcher (see ``stop_stalled_peers``)."""
+        if exc is not None:
+            self.on_failure(exc)
+        runtime = self.container.training.process()
         self.container.training.process.shutdown()
+        if exc is not None and runtime.peers:
+            from reidkit.adapters.runtime.process_group import is_collective_timeout, stop_stalled_peers
+
+            if is_collective_timeout(exc):
+                stop_stalled_peers(runtime.peers, rank=runtime.rank)
 
     def run(self) -> TrainingProgress:
         return self.container.use_case().run()
 
 
 AppHook = Callable[[App], None]
+
+
+def _ignore(failure: BaseException) -> None:
+    return None
 
 
 def no_hook(app: App) -> None:

@@ -8,14 +8,24 @@ Three failure modes become one line each instead of a hang or a long traceback:
 - NCCL reports errors from a watchdog thread, not from the collective call: with asynchronous
   error handling on (``TORCH_NCCL_ASYNC_ERROR_HANDLING=1``) the watchdog aborts the communicator and
   ends the process after the timeout, so no rank waits forever; torchrun then stops the others.
+
+A hung rank (stopped, or wedged where no signal handler runs) ignores the SIGTERM torchrun sends
+when the others fail, and torchrun waits 30 s before its SIGKILL. So the ranks exchange who they are
+when the group starts (``Peer``), and a rank whose collective timed out stops the peers of its own
+launcher that are still running a moment after it closed its group (``stop_stalled_peers``).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator, Mapping, MutableMapping
+import signal
+import socket
+import time
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -33,10 +43,14 @@ NCCL_DEFAULTS = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "1"}
 _GLOO_FAILURE = re.compile(r"gloo/transport|Connection (reset|closed) by peer|Timed out waiting \d+ms")
 _SOURCE_LOCATION = re.compile(r"^\[[^\]]*\.(cc|cpp|hpp|h):\d+\]\s*")
 _ADVICE = re.compile(r"This is typically|Check the logs|GLHF")
+_TIMEOUT = "a peer stayed silent longer than runtime.collective_timeout_s"
 
 
 class ProcessGroupError(ReidkitError):
-    """The process group could not start (rendezvous, world size, backend)."""
+    """The process group could not start (rendezvous, world size, backend); every rank reports its
+    own (the message names the rank where it matters)."""
+
+    rank_specific = True
 
 
 @frozen(kw_only=True)
@@ -145,6 +159,70 @@ def process_group(launch: Launch, backend: str, *, timeout_s: float, device: tor
         dist.destroy_process_group()
 
 
+@frozen
+class Peer:
+    """One rank's process, as the others need to know it: on which host, its pid, and the pid of
+    the launcher that started it."""
+
+    rank: int
+    host: str
+    pid: int
+    parent: int
+
+    @classmethod
+    def me(cls, rank: int) -> Peer:
+        return cls(rank=rank, host=socket.gethostname(), pid=os.getpid(), parent=os.getppid())
+
+
+def exchange_peers(rank: int, world_size: int) -> tuple[Peer, ...]:
+    """Every rank's ``Peer``, in rank order (one all-gather when the group starts)."""
+    mine = Peer.me(rank)
+    gathered: list[object] = [None] * world_size
+    dist.all_gather_object(gathered, (mine.rank, mine.host, mine.pid, mine.parent))
+    return tuple(Peer(rank=r, host=h, pid=p, parent=pp) for r, h, p, pp in gathered)  # type: ignore[misc]
+
+
+def stop_stalled_peers(peers: Sequence[Peer], *, rank: int, grace_s: float = 2.0) -> tuple[int, ...]:
+    """After a collective timed out: SIGKILLs the peers on this host, started by this rank's own
+    launcher, that are still running ``grace_s`` after this rank closed its group (a healthy peer
+    fails at once when this rank's sockets close, prints its line and exits within that time).
+    Returns their ranks. A peer is only killed while ``/proc`` still shows it as a running child of
+    the same launcher (never a reused pid); without ``/proc`` nothing is done."""
+    if not peers or rank >= len(peers):
+        return ()
+    me = peers[rank]
+    local = [p for p in peers if p.rank != rank and p.host == me.host and p.parent == me.parent]
+    deadline = time.monotonic() + grace_s
+    while local and time.monotonic() < deadline:
+        time.sleep(0.1)
+        local = [p for p in local if _running_child(p.pid, me.parent)]
+    stopped = []
+    for peer in local:
+        if _running_child(peer.pid, me.parent):
+            try:
+                os.kill(peer.pid, signal.SIGKILL)
+            except OSError:
+                continue
+            stopped.append(peer.rank)
+    return tuple(stopped)
+
+
+def _running_child(pid: int, parent: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process whose parent is ``parent``, per /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+    return len(fields) > 1 and fields[0] not in ("Z", "X") and fields[1] == str(parent)
+
+
+def is_collective_timeout(err: BaseException) -> bool:
+    """Whether ``err`` is a collective that timed out waiting for a peer (a hung one)."""
+    message = collective_failure_message(err, rank=0, world_size=0)
+    return message is not None and _TIMEOUT in message
+
+
 def first_line(err: BaseException) -> str:
     """The first sentence of an error's text, without gloo's C++ source location or its advice."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -159,7 +237,7 @@ def collective_failure_message(err: BaseException, *, rank: int | str, world_siz
         return None
     what = first_line(err)
     cause = (
-        "a peer stayed silent longer than runtime.collective_timeout_s (hung, or killed without closing its socket)"
+        f"{_TIMEOUT} (hung, or killed without closing its socket)"
         if "timed out" in what.lower() or "timeout" in what.lower()
         else "a peer's connection dropped (it died or exited early)"
     )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 
 from reidkit.adapters.runtime.process_group import (
+    Peer,
+    is_collective_timeout,
+    stop_stalled_peers,
     Launch,
     ProcessGroupError,
     backend_for,
@@ -130,3 +139,52 @@ def test_collective_failures_become_one_line_and_other_errors_do_not():
     assert collective_failure_message(nccl, rank=1, world_size=4).startswith("rank 1 of 4: a collective failed: NCCL")
     assert collective_failure_message(RuntimeError("shape mismatch"), rank=0, world_size=2) is None
     assert collective_failure_message(ValueError("Connection reset by peer"), rank=0, world_size=2) is None
+
+
+def _sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_rank_that_timed_out_stops_its_launchers_hung_ranks_but_nothing_else():
+    """This test process plays the launcher: ranks 1 and 2 are its children (siblings of the
+    reporting rank 0), rank 3 is a process on another host; only the siblings still running after
+    the grace period are stopped."""
+    host, launcher = socket.gethostname(), os.getpid()
+    hung, exited, elsewhere = _sleeper(), subprocess.Popen([sys.executable, "-c", "pass"]), _sleeper()
+    try:
+        exited.wait(timeout=30)
+        peers = (
+            Peer(rank=0, host=host, pid=123456789, parent=launcher),
+            Peer(rank=1, host=host, pid=hung.pid, parent=launcher),
+            Peer(rank=2, host=host, pid=exited.pid, parent=launcher),
+            Peer(rank=3, host="another-host", pid=elsewhere.pid, parent=launcher),
+        )
+        started = time.monotonic()
+        assert stop_stalled_peers(peers, rank=0, grace_s=0.5) == (1,)
+        assert time.monotonic() - started < 5
+        assert hung.wait(timeout=10) == -signal.SIGKILL
+        assert elsewhere.poll() is None
+    finally:
+        for process in (hung, elsewhere):
+            process.kill()
+            process.wait()
+
+
+def test_a_peer_of_another_launcher_is_never_stopped():
+    other = _sleeper()
+    try:
+        peers = (Peer(rank=0, host=socket.gethostname(), pid=os.getpid(), parent=os.getppid()),
+                 Peer(rank=1, host=socket.gethostname(), pid=other.pid, parent=os.getppid()))  # fmt: skip
+        # rank 1 claims our parent as its launcher, but /proc shows it is our child: never touched
+        assert stop_stalled_peers(peers, rank=0, grace_s=0.2) == ()
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_only_a_timed_out_collective_counts_as_a_hung_peer():
+    assert is_collective_timeout(RuntimeError("[../gloo/transport/tcp/pair.cc:534] Timed out waiting 4000ms for recv operation to complete"))
+    assert not is_collective_timeout(RuntimeError("[../gloo/transport/tcp/pair.cc:534] Connection reset by peer"))
+    assert not is_collective_timeout(ValueError("Timed out waiting 4000ms"))  # not a collective
