@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 import types
 import typing
@@ -161,11 +162,30 @@ class TrainSettings:
     # bf16 needs no scaler but an Ampere or newer GPU; fp16 is CUDA only
     amp_dtype: Literal["auto", "bf16", "fp16"] = "auto"
     log_every: int = field(default=20, validator=v.ge(1))
+    # steps with a non-finite loss a run may skip (no update applied) before it stops as diverged;
+    # 0 = stop at the first (exit code 3, the latest checkpoint kept as the last finite one)
+    max_bad_steps: int = field(default=0, validator=v.ge(0))
+
+
+def _some_domain(_: object, attribute: Any, value: list[str]) -> None:
+    if not value:
+        raise ValueError(
+            f"'{attribute.name}' is empty: name at least one domain to evaluate (the first picks the best "
+            "checkpoint, best.pt; a run without one would end with no metrics and no best model)"
+        )
+
+
+def _device(_: object, attribute: Any, value: str) -> None:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value.strip().lower()):
+        raise ValueError(f"'{attribute.name}' must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
+
+
+MAX_THREADS = 1024  # more is a typo: torch would try to start them all (and run out of memory)
 
 
 @frozen(kw_only=True)
 class EvalSettings:
-    domains: list[str] = field(factory=lambda: ["source", "target"])
+    domains: list[str] = field(factory=lambda: ["source", "target"], validator=_some_domain)
     metric: Literal["euclidean", "cosine"] = "euclidean"
     normalize: bool = True
     flip: bool = False
@@ -175,8 +195,8 @@ class EvalSettings:
 
 @frozen(kw_only=True)
 class RuntimeSettings:
-    device: str = "auto"
-    threads: int = field(default=0, validator=v.ge(0))  # 0 = torch's default
+    device: str = field(default="auto", validator=_device)
+    threads: int = field(default=0, validator=[v.ge(0), v.le(MAX_THREADS)])  # 0 = torch's default
     work_dir: str = ""  # "" = runs/<profile name>
     resume: bool = True
     # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only;
@@ -390,13 +410,33 @@ def _format(exc: BaseException, type_: Any) -> str:
         return text  # attrs validators and the kind dispatch already say what is wrong
     if isinstance(exc, TypeError) and text.startswith("expected "):
         return text
+    not_a_table = re.fullmatch(r"'(\w+)' object has no attribute 'items'", text)
+    if typing.get_origin(type_) is dict and not_a_table:
+        return f"expected a table, got {not_a_table.group(1)}"
     name = getattr(type_, "__name__", str(type_))
     return f"invalid value for type {name}: {text}"
+
+
+def _tables_are_tables(raw: Mapping[str, Any], method: Any) -> None:
+    """A section given a value (``--set train=3``, or ``train = 3`` in a file) is named as such;
+    cattrs would report it as "argument of type 'int' is not iterable"."""
+    types_ = typing.get_type_hints(Profile)
+    tables = [f.name for f in fields(Profile) if has(types_[f.name]) or _is_kind_union(types_[f.name])]
+    if isinstance(method, str):
+        tables.append(method)
+    for name in tables:
+        if name in raw and not isinstance(raw[name], Mapping):
+            value = raw[name]
+            raise ProfileError(
+                f"[{name}] is a table of settings, got {type(value).__name__} {value!r}; set one of its keys "
+                f"(--set {name}.KEY=VALUE) @ profile.{name}"
+            )
 
 
 def structure_profile(raw: Mapping[str, Any]) -> Profile:
     raw = dict(raw)
     method = raw.get("method", "supervised")
+    _tables_are_tables(raw, method)
     if isinstance(method, str) and isinstance(raw.get(method), dict):
         raw["method_options"] = raw.pop(method)
     try:
@@ -445,9 +485,11 @@ def available_profiles() -> list[str]:
 def _read_profile(ref: str) -> tuple[str, dict[str, Any]]:
     path = Path(ref)
     if ref.endswith(".toml") or path.exists():
+        if path.is_dir():
+            raise ProfileError(f"profile {ref} is a folder, not a TOML file")
         if not path.is_file():
             raise ProfileError(f"profile file not found: {ref}")
-        text, name = path.read_text(), path.stem
+        text, name = _profile_text(path, ref), path.stem
     else:
         resource = resources.files("reidkit.entrypoints") / "profiles" / f"{ref}.toml"
         if not resource.is_file():
@@ -457,6 +499,26 @@ def _read_profile(ref: str) -> tuple[str, dict[str, Any]]:
         return name, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"profile {ref} is not valid TOML: {exc}") from None
+
+
+def _profile_text(path: Path, ref: str) -> str:
+    """A profile file's text: UTF-8 as TOML requires; a byte-order mark (Windows editors write one)
+    is dropped; anything else that is not UTF-8 is named, with where it is."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"profile {ref} cannot be read: {exc.strerror or exc}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ProfileError(
+            f"profile {ref} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, column {column}; "
+            "Latin-1 or another legacy encoding?): TOML files must be UTF-8, so re-save it as UTF-8"
+        ) from None
 
 
 def _parse_value(text: str) -> Any:
@@ -510,6 +572,7 @@ def load_profile(ref: str | None = None, overrides: Sequence[str] = (), *, setti
 def resolve(raw: dict[str, Any], chosen: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
     """A profile file's contents with the embedded scale (when it applies), its [embedded] table
     (likewise) and the ``chosen`` settings (--set) applied, in that order."""
+    _tables_are_tables(raw, raw.get("method", "supervised"))
     embedded = raw.pop("embedded", {})
     if not isinstance(embedded, dict):
         raise ProfileError(f"[embedded] must be a table of settings, got {embedded!r} @ profile.embedded")

@@ -49,6 +49,14 @@ def test_shipped_profiles_load_and_name_a_known_method(name):
         (["refine.kind=glc"], "kind must be one of ['none', 'self_paced'], got 'glc' @ profile.refine"),
         (["embedded_scale=sometimes"], "must be one of ['auto', 'applied', 'off'], got 'sometimes' @ profile.embedded_scale"),
         (["adapt.start_from=imagenet"], "must be one of ['scratch', 'pretrained', 'source_model'], got 'imagenet' @ profile.adapt.start_from"),
+        (["runtime.device='gpu'"], "'device' must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu' @ profile.runtime"),
+        (["runtime.device='cuda:one'"], "'device' must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'cuda:one' @ profile.runtime"),
+        (["runtime.threads=100000"], "'threads' must be <= 1024: 100000 @ profile.runtime"),
+        (["eval.domains=[]"], "'domains' is empty: name at least one domain to evaluate (the first picks the best checkpoint, best.pt; a run without one would end with no metrics and no best model) @ profile.eval"),
+        (["train.max_bad_steps=-1"], "'max_bad_steps' must be >= 0: -1 @ profile.train"),
+        (["train=3"], "[train] is a table of settings, got int 3; set one of its keys (--set train.KEY=VALUE) @ profile.train"),
+        (["pseudo_labeler=3"], "[pseudo_labeler] is a table of settings, got int 3; set one of its keys (--set pseudo_labeler.KEY=VALUE) @ profile.pseudo_labeler"),
+        (["data.kind=market", "data.roots=3"], "expected a table, got int @ profile.data.roots"),
     ],
 )  # fmt: skip
 def test_each_mistake_is_one_line_naming_its_path(overrides, message):
@@ -128,3 +136,36 @@ def test_invalid_toml_names_the_file(tmp_path):
 def test_bad_set_syntax():
     with pytest.raises(ProfileError, match="--set expects section.key=value, got 'model.backbone'"):
         load_profile(None, ["model.backbone"])
+
+
+def test_a_table_given_a_value_in_a_file_is_named_too(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('method = "spcl"\nspcl = 0.5\n')
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    assert str(info.value) == "[spcl] is a table of settings, got float 0.5; set one of its keys (--set spcl.KEY=VALUE) @ profile.spcl"
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path):
+    path = tmp_path / "windows.toml"
+    path.write_bytes("\ufeffname = 'from notepad'\n[train]\nlog_every = 7\n".encode("utf-8"))
+    profile = load_profile(str(path))
+    assert (profile.name, profile.train.log_every) == ("from notepad", 7)
+
+
+def test_a_profile_that_is_not_utf8_is_named_with_where(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("name = 'x'\n# Müller's settings\n".encode("latin-1"))
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    assert str(info.value) == (
+        f"profile {path} is not UTF-8 text (byte 0xfc at line 2, column 4; Latin-1 or another legacy encoding?): "
+        "TOML files must be UTF-8, so re-save it as UTF-8"
+    )
+
+
+def test_a_folder_is_not_a_profile(tmp_path):
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    with pytest.raises(ProfileError, match=r"^profile .*folder\.toml is a folder, not a TOML file$"):
+        load_profile(str(folder))
