@@ -3,11 +3,14 @@
     restore the latest checkpoint, if any
     for each remaining epoch:
         prepare the epoch (a method's own per-epoch work, e.g. cluster and relabel)
-        for each batch: take one optimisation step
+        for each batch: take one optimisation step; a non-finite loss stops the run (the step
+            applied no update; ``max_bad_steps`` such steps per run are skipped instead)
         evaluate when scheduled (and at the end)
         checkpoint (atomically), marking the best score
 
-Methods differ in what ``prepare`` does and in the step; the loop itself is never copied.
+Methods differ in what ``prepare`` does and in the step; the loop itself is never copied. A run
+that diverges stops before its epoch's checkpoint is written, so the latest checkpoint stays the
+last one trained with finite losses.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Generic, TypeVar
 from attrs import define, field, frozen, validators
 
 from reidkit.application.evaluate import Evaluate
+from reidkit.domain.errors import DivergenceError
 from reidkit.domain.ports import BatchSource, Checkpointer, TrainingObserver, TrainingStep
 from reidkit.domain.types import RetrievalMetrics, TrainingProgress
 
@@ -41,7 +45,11 @@ class EpochLoop(Generic[B]):
     """``evaluations`` are scored by name; the first one picks the best checkpoint (so model
     selection never needs to look at the other domains' labels). ``run`` returns the progress,
     whose ``last_metrics`` hold the last evaluation of each domain, also when the run was already
-    finished and resumed with nothing left to do."""
+    finished and resumed with nothing left to do.
+
+    A step whose report is not ``finite`` (the step applied no update) raises DivergenceError,
+    unless fewer than ``max_bad_steps`` such steps came before it in this process: those are
+    skipped, and the observers hear of them (``on_step`` with the non-finite report)."""
 
     batches: BatchSource[B]
     step: TrainingStep[B]
@@ -49,19 +57,34 @@ class EpochLoop(Generic[B]):
     observer: TrainingObserver
     schedule: Schedule
     evaluations: Mapping[str, Evaluate] = field(factory=dict)
+    max_bad_steps: int = field(default=0, validator=validators.ge(0))
 
     def run(self, prepare: Callable[[int], None] | None = None) -> TrainingProgress:
         progress = self.checkpointer.restore() or TrainingProgress()
         self.observer.on_run_start(
             start_epoch=progress.epochs_done, epochs=self.schedule.epochs, steps_per_epoch=len(self.batches)
         )
+        bad_steps = 0
         for epoch in range(progress.epochs_done, self.schedule.epochs):
             self.observer.on_epoch_start(epoch)
             if prepare is not None:
                 prepare(epoch)
             self.step.begin_epoch(epoch)
             for index, batch in enumerate(self.batches.epoch(epoch)):
-                self.observer.on_step(epoch, index, self.step.run(batch))
+                report = self.step.run(batch)
+                if not report.finite:
+                    bad_steps += 1
+                    if bad_steps > self.max_bad_steps:
+                        raise DivergenceError(
+                            epoch=epoch,
+                            step=index,
+                            steps_per_epoch=len(self.batches),
+                            losses=report.losses,
+                            bad_steps=bad_steps,
+                            allowed=self.max_bad_steps,
+                            epochs_saved=progress.epochs_done,
+                        )
+                self.observer.on_step(epoch, index, report)
             self.observer.on_epoch_end(epoch)
             scores = self._evaluate(epoch) if self.schedule.evaluates_after(epoch) else {}
             progress, is_best = _advance(progress, epoch, scores)

@@ -196,11 +196,14 @@ class LabelSpace:
 
 @frozen
 class StepReport:
-    """What one optimisation step reports. Values may be 0-d tensors; call float() only to log."""
+    """What one optimisation step reports. Values may be 0-d tensors; call float() only to log.
+    ``finite`` is False when the step's loss was not finite (on any rank) and it therefore applied
+    no update: the step decides it once, so the loop needs no float() of its own."""
 
     losses: Mapping[str, SupportsFloat]
     batch_size: int
     lr: float = 0.0
+    finite: bool = True
 
 
 @frozen

@@ -51,6 +51,18 @@ class LoggingObserver:
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
         self._steps = steps_per_epoch
+        if start_epoch > epochs:
+            self._log.warning(
+                f"nothing to train: the run folder's latest checkpoint is already past train.epochs "
+                f"({start_epoch} epochs done, {epochs} asked for); the run's last evaluation is "
+                "reported as it is (a shorter run needs another --work-dir)",
+                epochs_done=start_epoch,
+                epochs=epochs,
+            )
+            return
+        if start_epoch == epochs:
+            self._log.info("already finished: nothing to train", epochs_done=start_epoch, epochs=epochs)
+            return
         event = "resuming" if start_epoch else "training"
         self._log.info(event, start_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps_per_epoch)
 
@@ -58,6 +70,9 @@ class LoggingObserver:
         return None
 
     def on_step(self, epoch: int, step: int, report: StepReport) -> None:
+        if not report.finite:  # the loop allowed it (train.max_bad_steps): say what was skipped
+            self._log.warning("non-finite loss: step skipped", epoch=epoch + 1, step=step + 1, **_losses(report))
+            return
         if (step + 1) % self._every == 0 or step + 1 == self._steps:
             self._log.info("step", epoch=epoch + 1, step=step + 1, lr=f"{report.lr:.2e}", **_losses(report))
 
@@ -83,7 +98,9 @@ class LoggingObserver:
 
 
 class ProgressObserver:
-    """A tqdm bar per epoch (written to stderr, off when ``enabled`` is False)."""
+    """A tqdm bar per epoch (written to stderr, off when ``enabled`` is False). Bars are drawn on a
+    terminal only: redrawn with carriage returns, they would garble a log file and leave the next
+    line (a log event, the ``reidkit:`` line of a failure) in the middle of one."""
 
     def __init__(self, enabled: bool = True) -> None:
         self._enabled = enabled
@@ -101,7 +118,7 @@ class ProgressObserver:
         if not self._enabled:
             return
         if self._bar is None:
-            self._bar = tqdm(total=self._steps, desc=f"epoch {epoch + 1}/{self._epochs}", leave=False)
+            self._bar = tqdm(total=self._steps, desc=f"epoch {epoch + 1}/{self._epochs}", leave=False, disable=None)
         self._bar.update(1)
 
     def on_epoch_end(self, epoch: int) -> None:
@@ -244,7 +261,8 @@ class CompositeObserver:
 
 
 def progress_callback(description: str, enabled: bool = True) -> Callable[[int, int], None]:
-    """A ``(done, total)`` callback drawing a tqdm bar, for feature extraction and data generation."""
+    """A ``(done, total)`` callback drawing a tqdm bar, for feature extraction and data generation
+    (on a terminal only, as ProgressObserver's)."""
     state: dict[str, Any] = {}
 
     def report(done: int, total: int) -> None:
@@ -252,7 +270,7 @@ def progress_callback(description: str, enabled: bool = True) -> Callable[[int, 
             return
         bar = state.get("bar")
         if bar is None or done < state.get("done", 0):
-            bar = state["bar"] = tqdm(total=total, desc=description, leave=False)
+            bar = state["bar"] = tqdm(total=total, desc=description, leave=False, disable=None)
         bar.update(done - state.get("done", 0))
         state["done"] = done
         if done >= total:

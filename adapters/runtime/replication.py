@@ -33,6 +33,11 @@ class Replicas(Protocol):
         """Gives every rank rank 0's buffers (BatchNorm statistics): called after each step."""
         ...
 
+    def all_finite(self, value: torch.Tensor) -> bool:
+        """Whether ``value`` is finite on every rank (so that every rank skips the same steps):
+        one device sync, and under torchrun one all-reduce of a single number."""
+        ...
+
 
 class LocalReplica:
     """One process: the model is its own and only replica."""
@@ -45,6 +50,9 @@ class LocalReplica:
 
     def sync_buffers(self, modules: Iterable[nn.Module]) -> None:
         return None
+
+    def all_finite(self, value: torch.Tensor) -> bool:
+        return bool(torch.isfinite(value.detach()).all())
 
 
 class DistributedReplicas:
@@ -93,6 +101,11 @@ class DistributedReplicas:
                 for buffer in group:
                     buffer.copy_(flat[offset : offset + buffer.numel()].view_as(buffer))
                     offset += buffer.numel()
+
+
+    def all_finite(self, value: torch.Tensor) -> bool:
+        finite = torch.isfinite(value.detach()).all().to(torch.float32).reshape(1)
+        return bool(self.group.all_reduce_mean(finite).item() == 1.0)
 
 
 def replicas_for(group: ProcessGroup) -> Replicas:

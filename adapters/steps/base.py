@@ -52,12 +52,16 @@ def _check_amp(_instance: object, _attribute: object, amp: object) -> None:
 class StepRuntime:
     """Where and how a training step runs: its device, mixed precision (see :class:`Precision`:
     False, True or a dtype name), the run seed its per-epoch random streams derive from, and the
-    replicas that keep its models in step with the other ranks (DDP under torchrun)."""
+    replicas that keep its models in step with the other ranks (DDP under torchrun).
+    ``skips_bad_steps``: a run may go on after a step with a non-finite loss (``train.max_bad_steps``
+    > 0), so each step first copies its modules' buffers, and a skipped step puts them back (its
+    forward pass would otherwise leave non-finite BatchNorm statistics behind)."""
 
     device: torch.device = field(default=torch.device("cpu"), converter=torch.device)
     amp: bool | str = field(default=False, validator=_check_amp)
     seed: int = field(default=0, validator=_check_seed)
     replicas: Replicas = field(factory=LocalReplica)
+    skips_bad_steps: bool = False
 
 
 class OptimizingStep:
@@ -66,7 +70,8 @@ class OptimizingStep:
     A subclass sets ``stream`` (the name its per-epoch seed derives from: changing it changes
     every number of a run) and ``state_keys`` (its checkpoint's keys, ``"optimizer"`` among them,
     in order; ``"scheduler"`` and the grad scaler's state follow), and implements ``step_modules``,
-    ``_wrap``, ``_own_state`` and ``_load_own_state``. Its modules must already be on
+    ``_wrap``, ``_own_state`` and ``_load_own_state``; its ``run`` calls ``_begin_step`` before the
+    forward pass and ``_optimize`` with the total loss. Its modules must already be on
     ``self.device`` before the optimiser was built on their parameters, or be moved with
     ``Module.to``, which keeps the parameter objects.
     """
@@ -92,6 +97,7 @@ class OptimizingStep:
         self.seed = runtime.seed
         self.replicas = runtime.replicas
         self._wrapped: Any = None
+        self._buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     # -- what a subclass says ----------------------------------------------------------------------
 
@@ -140,18 +146,38 @@ class OptimizingStep:
         # resumed at this epoch draws exactly what an uninterrupted one would have.
         torch.manual_seed(derive_seed(self.seed, self.stream, epoch))
 
-    def _optimize(self, total: torch.Tensor) -> None:
-        """Backward, optimiser step (through the grad scaler, if any), then every rank takes rank
-        0's buffers."""
-        self.precision.backward_and_step(total, self.optimizer)
-        self._after_optimizer_step()
-        self.replicas.sync_buffers(self.step_modules())
+    def _begin_step(self) -> None:
+        """Before the forward pass: copies the buffers a skipped step must restore (only when the
+        runtime lets a run go on past a non-finite loss)."""
+        if self.runtime.skips_bad_steps:
+            with torch.no_grad():
+                self._buffers = [(b, b.clone()) for m in self.step_modules() for b in m.buffers()]
 
-    def _report(self, losses: Mapping[str, torch.Tensor], batch_size: int) -> StepReport:
+    def _optimize(self, total: torch.Tensor) -> bool:
+        """Backward, optimiser step (through the grad scaler, if any), then every rank takes rank
+        0's buffers. Returns whether the update was applied: not when ``total`` is non-finite on
+        any rank (one device sync per step), when the optimiser step and what follows it (a
+        mean teacher's update; the caller's memory update) are skipped on every rank alike."""
+        applied = self.replicas.all_finite(total)
+        self.precision.backward_and_step(total, self.optimizer, apply=applied)
+        if applied:
+            self._after_optimizer_step()
+        else:
+            with torch.no_grad():
+                for buffer, saved in self._buffers:
+                    buffer.copy_(saved)
+        self._buffers = []
+        self.replicas.sync_buffers(self.step_modules())
+        return applied
+
+    def _report(self, losses: Mapping[str, torch.Tensor], batch_size: int, *, applied: bool = True) -> StepReport:
+        """The step's report; ``applied`` is what ``_optimize`` returned (False: the loss was not
+        finite and the step changed nothing)."""
         return StepReport(
             losses={name: value.detach() for name, value in losses.items()},
             batch_size=int(batch_size),
             lr=float(self.optimizer.param_groups[0]["lr"]),
+            finite=applied,
         )
 
     def state_dict(self) -> dict:

@@ -84,6 +84,7 @@ class MeanTeachStep(OptimizingStep):
 
     def run(self, batch: TrainingBatch) -> StepReport:
         batch = batch.to(self.device)
+        self._begin_step()
         images, labels = batch.images, batch.labels
         views = (images[:, 0], images[:, 1]) if images.ndim == 5 else (images, images)
         with ExitStack() as stack:
@@ -94,8 +95,8 @@ class MeanTeachStep(OptimizingStep):
             with torch.no_grad():
                 teachers = [teacher(view) for teacher, view in zip(self.teachers, views)]
         losses = self.losses(students, teachers, labels)
-        self._optimize(losses["total"])
-        return self._report(losses, len(batch))
+        applied = self._optimize(losses["total"])
+        return self._report(losses, len(batch), applied=applied)
 
     def _after_optimizer_step(self) -> None:
         momentum = ramped_momentum(self.teacher_momentum, self.global_step)

@@ -74,14 +74,16 @@ class MemoryContrastStep(OptimizingStep):
 
     def run(self, batch: TrainingBatch) -> StepReport:
         batch = batch.to(self.device)
+        self._begin_step()
         with domains(self.model, batch.domains), self.precision.autocast():
             embeddings = self.forward(batch.images)
         features = F.normalize(embeddings.float(), dim=1)
         targets = self.memory.targets(batch)
         loss = self.memory.loss(features, targets)
-        self._optimize(loss)
-        self.memory.update(features.detach(), targets)
-        return self._report({"contrast": loss, "total": loss}, len(batch))
+        applied = self._optimize(loss)
+        if applied:
+            self.memory.update(features.detach(), targets)
+        return self._report({"contrast": loss, "total": loss}, len(batch), applied=applied)
 
     def _own_state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict()}

@@ -71,15 +71,22 @@ class Precision:
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype, enabled=self.amp)
 
-    def backward_and_step(self, total: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    def backward_and_step(self, total: torch.Tensor, optimizer: torch.optim.Optimizer, *, apply: bool = True) -> None:
+        """Backward, then the optimiser step unless ``apply`` is False (a non-finite loss). The
+        backward pass runs either way, so that DDP's gradient all-reduce happens on every rank;
+        the grad scaler's state is left as it was for a skipped step."""
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(total).backward()
-            self.scaler.step(optimizer)
-            self.scaler.update()
+            if apply:
+                self.scaler.step(optimizer)
+                self.scaler.update()
         else:
             total.backward()
-            optimizer.step()
+            if apply:
+                optimizer.step()
+        if not apply:
+            optimizer.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
         return {"scaler": self.scaler.state_dict()} if self.scaler is not None else {}

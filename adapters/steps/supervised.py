@@ -63,11 +63,12 @@ class SupervisedStep(OptimizingStep):
 
     def run(self, batch: TrainingBatch) -> StepReport:
         batch = batch.to(self.device)
+        self._begin_step()
         with domains(self.model, batch.domains), self.precision.autocast():
             output = self.forward(batch.images)
         losses = self._losses(output, batch.labels)
-        self._optimize(losses["total"])
-        return self._report(losses, len(batch))
+        applied = self._optimize(losses["total"])
+        return self._report(losses, len(batch), applied=applied)
 
     def _losses(self, output: Any, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         losses: dict[str, torch.Tensor] = {}

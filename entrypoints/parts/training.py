@@ -55,6 +55,7 @@ class TrainingRuntime(containers.DeclarativeContainer):
         amp=providers.Callable(amp_choice, config.train.amp, config.train.amp_dtype, process.provided.device),
         seed=config.seed,
         replicas=providers.Singleton(replicas_for, group),
+        skips_bad_steps=providers.Callable(bool, config.train.max_bad_steps),
     )
     schedule = providers.Singleton(Schedule, epochs=config.train.epochs, eval_every=config.train.eval_every)
 
@@ -175,4 +176,5 @@ def epoch_loop(
         observer=training.observer,
         schedule=training.schedule,
         evaluations=evaluations,
+        max_bad_steps=training.config.train.max_bad_steps,
     )
