@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from reidkit.domain.errors import EvaluationError
 from reidkit.domain.types import RetrievalMetrics
 
 
@@ -73,7 +74,7 @@ def rank_metrics(
     valid = npos > 0
     num_valid = int(valid.sum())
     if num_valid == 0:
-        raise ValueError(
+        raise EvaluationError(
             f"none of the {num_q} queries has a match in the gallery of {num_g} "
             "(after removing same-identity same-camera items); nothing to average"
         )
@@ -86,6 +87,19 @@ def rank_metrics(
         cmc=cmc.tolist(),
         num_queries=num_q,
         num_valid_queries=num_valid,
+    )
+
+
+def valid_queries(q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray, g_camids: np.ndarray) -> np.ndarray:
+    """Which queries the protocol can score: those with a gallery item of their identity under
+    another camera (a bool per query). Cheap: it looks at labels only, never at distances."""
+    q_pids, q_camids = np.asarray(q_pids, dtype=np.int64), np.asarray(q_camids, dtype=np.int64)
+    pairs = np.unique(np.stack([np.asarray(g_pids, dtype=np.int64), np.asarray(g_camids, dtype=np.int64)], axis=1), axis=0)
+    cameras_per_pid = dict(zip(*np.unique(pairs[:, 0], return_counts=True), strict=True))
+    same_camera = {(int(p), int(c)) for p, c in pairs}
+    return np.array(
+        [cameras_per_pid.get(int(p), 0) - ((int(p), int(c)) in same_camera) > 0 for p, c in zip(q_pids, q_camids)],
+        dtype=bool,
     )
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from reidkit.domain.errors import ReidkitError
 from reidkit.domain.types import RetrievalMetrics, RunResult
@@ -39,6 +42,37 @@ def refuse_reuse_without_resume(profile: Profile, run_dir: Path) -> None:
         raise ReidkitError(
             f"{checkpoints} already holds checkpoints and runtime.resume is false; choose another --work-dir"
         )
+
+
+def writable_output(path: Path, option: str) -> Path:
+    """Checks, before any work, that ``path`` (given as ``option``) can be written: its folder
+    exists or can be made, files can be created in it, and ``path`` is not a folder."""
+    if path.is_dir():
+        raise ReidkitError(f"{option} {path} is a folder; give a file name")
+    folder = path.parent
+    existing = next((f for f in (folder, *folder.parents) if f.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ReidkitError(f"{option} {path} cannot be written: {existing} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=f".{path.name}."):
+            pass
+    except OSError as err:
+        raise ReidkitError(f"{option} {path} cannot be written: {err.strerror or err}") from None
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Calls ``write`` on a temporary file beside ``path``, then renames it over ``path``: a failed
+    write (a full disk) leaves whatever was there before, never half a file."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def run_folder(profile: Profile, work_dir: str | None) -> Path:

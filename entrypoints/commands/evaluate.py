@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from reidkit.entrypoints.commands.common import metrics_table
+from reidkit.domain.errors import ReidkitError
+from reidkit.entrypoints.commands.common import metrics_table, writable_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,13 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidkit.adapters.evaluation.evaluator import RankingEvaluator
-    from reidkit.adapters.evaluation.features_file import load_feature_file
-
-    from reidkit.adapters.evaluation.rerank import KReciprocalReranker
     from reidkit.entrypoints.settings import load_profile
 
+    # What the command line says is checked before torch is imported (a few seconds).
     rerank = load_profile(None, args.overrides).rerank
+    if args.max_rank < 1:
+        raise ReidkitError(f"--max-rank must be at least 1 (the CMC's length), got {args.max_rank}")
+    if args.json:
+        writable_output(args.json, "--json")
+
+    from reidkit.adapters.evaluation.evaluator import RankingEvaluator
+    from reidkit.adapters.evaluation.features_file import load_feature_file
+    from reidkit.adapters.evaluation.rerank import KReciprocalReranker
+
     reranker = KReciprocalReranker(rerank.k1, rerank.k2, rerank.lambda_value) if args.rerank else None
     query, gallery = load_feature_file(args.features)
     evaluator = RankingEvaluator(metric=args.metric, max_rank=args.max_rank, reranker=reranker)

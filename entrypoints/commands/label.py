@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from reidkit.domain.errors import DatasetError
-from reidkit.entrypoints.commands.common import add_profile_arguments, profile_from
+from reidkit.entrypoints.commands.common import add_profile_arguments, profile_from, write_atomically, writable_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def load_features(path: Path) -> np.ndarray:
     try:
         features = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"cannot read features from {path}: {exc}") from None
+    if isinstance(features, np.lib.npyio.NpzFile):
+        names = ", ".join(features.files)
+        features.close()
+        raise DatasetError(
+            f"{path} is an .npz archive ({names}); label needs one float (N, D) array in a .npy file "
+            "(numpy.save), e.g. the gallery_features of an evaluate file"
+        )
     if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
         raise DatasetError(f"{path} must hold a float (N, D) array, got {features.dtype} {features.shape}")
+    if features.shape[0] == 0 or features.shape[1] == 0:
+        raise DatasetError(f"{path} holds no features to cluster (shape {features.shape}); it needs N >= 1 rows of D >= 1")
     if not np.isfinite(features).all():
         raise DatasetError(f"{path} holds NaN or infinite values")
     return features.astype(np.float32, copy=False)
@@ -46,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging()
     profile = profile_from(args)
+    # Where the results go is checked before the clustering, which may take minutes.
+    writable_output(args.out, "--out")
+    if args.json:
+        writable_output(args.json, "--json")
     features = FeatureMatrix(load_features(args.features))
     container = Clustering()
     container.config.from_dict(unstructure_profile(profile))
@@ -55,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     for refiner in refiners:
         labels = refiner.refine(features, labels)
     seconds = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(args.out, np.asarray(labels.labels, dtype=np.int64))
+    write_atomically(args.out, lambda handle: np.save(handle, np.asarray(labels.labels, dtype=np.int64)))
     summary = {
         "num_clusters": labels.num_clusters,
         "num_outliers": labels.num_outliers,

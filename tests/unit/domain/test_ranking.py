@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reidkit.domain.ranking import rank_metrics
+from reidkit.domain.errors import EvaluationError
+from reidkit.domain.ranking import rank_metrics, valid_queries
 
 # Query 0 (pid 1, cam 0) against six gallery items. Sorted by distance:
 #   g0 pid1 cam0 0.1  junk (same pid, same camera): removed
@@ -71,9 +72,16 @@ def test_queries_without_a_valid_match_are_counted_but_not_averaged():
 
 
 def test_no_valid_query_raises_one_line_error():
-    with pytest.raises(ValueError, match="none of the 2 queries has a match") as info:
+    with pytest.raises(EvaluationError, match="none of the 2 queries has a match") as info:
         rank_metrics(np.array([ROW_Q0, ROW_Q0]), [9, 3], G_PIDS, [0, 0], G_CAMS)
     assert "\n" not in str(info.value)
+    assert isinstance(info.value, ValueError) and info.value.exit_code == 2  # one line at the command line
+
+
+def test_valid_queries_are_those_with_their_identity_under_another_camera():
+    # q0: pid 1 also on camera 1; q1: pid 2 only on its own camera 0; q2: pid 9 not in the gallery
+    valid = valid_queries([1, 2, 9], [0, 0, 0], np.array([1, 1, 2, 2]), np.array([0, 1, 0, 0]))
+    assert valid.tolist() == [True, False, False]
 
 
 def test_ties_go_to_the_lower_gallery_index():

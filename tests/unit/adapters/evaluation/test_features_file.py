@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -87,5 +90,49 @@ def test_misshapen_arrays_are_named(tmp_path, override, message):
 
 def test_pickled_objects_are_refused(tmp_path):
     path = write(tmp_path / "f.npz", query_pids=np.array([1, 2, 3], dtype=object))
-    with pytest.raises(DatasetError, match="not a readable"):
+    with pytest.raises(DatasetError, match=r"f\.npz: member query_pids is not a plain array \(Object arrays cannot be loaded"):
         load_feature_file(path)
+
+
+def test_a_member_that_is_not_npy_data_is_named(tmp_path):
+    path = tmp_path / "f.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, value in arrays().items():
+            member = io.BytesIO()
+            np.save(member, value)
+            archive.writestr(f"{key}.npy", member.getvalue() if key != "gallery_camids" else b"not an array")
+    with pytest.raises(DatasetError, match=r"f\.npz: member gallery_camids is not a numpy array \(it is not in \.npy format\)"):
+        load_feature_file(path)
+
+
+def test_a_single_array_is_not_taken_for_an_archive(tmp_path):
+    path = tmp_path / "gallery.npy"
+    np.save(path, np.zeros((3, 4), np.float32))
+    with pytest.raises(DatasetError, match=r"gallery\.npy: holds a single array \(3, 4\) \(a \.npy file\); evaluate needs a \.npz"):
+        load_feature_file(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"query_features": np.array([[0, 1, np.nan, 2]] * 3, np.float32)}, "query_features holds 3 non-finite value(s) (NaN or infinity), the first at row 0, column 2 (nan)"),
+        ({"gallery_features": np.full((5, 4), -np.inf)}, "gallery_features holds 20 non-finite value(s) (NaN or infinity), the first at row 0, column 0 (-inf)"),
+        ({"query_features": np.zeros((0, 4)), "query_pids": np.zeros(0, int), "query_camids": np.zeros(0, int)}, "query_features has no rows (shape (0, 4)); evaluation needs at least one query item"),
+        ({"gallery_features": np.zeros((0, 4)), "gallery_pids": np.zeros(0, int), "gallery_camids": np.zeros(0, int)}, "gallery_features has no rows (shape (0, 4)); evaluation needs at least one gallery item"),
+        ({"query_features": np.zeros((3, 0)), "gallery_features": np.zeros((5, 0))}, "query_features has dimension 0 (shape (3, 0)); there is nothing to compare"),
+        ({"gallery_features": np.full((5, 4), 1e19, np.float32)}, "gallery_features row 0 has norm 2e+19, too large for float32 distances (their squares overflow); scale the features down, e.g. L2-normalise them"),
+        ({"gallery_camids": np.zeros(5, int)}, "none of the 3 queries has a gallery item of its identity under another camera (same-camera matches are not counted), so there is nothing to score; check the pids and camids"),
+        ({"gallery_pids": np.arange(5) + 10}, "none of the 3 queries has a gallery item of its identity under another camera"),
+    ],
+    ids=["nan", "inf", "no query", "no gallery", "zero-dimensional", "overflow", "same camera only", "no shared identity"],
+)  # fmt: skip
+def test_contents_that_cannot_be_scored_are_named(tmp_path, override, message):
+    path = write(tmp_path / "f.npz", **override)
+    with pytest.raises(DatasetError) as error:
+        load_feature_file(path)
+    assert str(error.value).startswith(f"{path}: {message}")
+
+
+def test_norms_just_inside_float32_are_scored(tmp_path):
+    q, g = load_feature_file(write(tmp_path / "f.npz", gallery_features=np.full((5, 4), 1e18, np.float32)))
+    assert len(g.features) == 5
