@@ -16,6 +16,7 @@ from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.adapters.runtime.seeding import derive_seed
+from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ImageRecord
 
 
@@ -100,6 +101,7 @@ def identity_batches(
     image about once per epoch; ``camera_aware`` deals each identity's K images across its
     cameras; ``stream`` names an independent seed stream derived from ``seed`` (a second batch
     source of the same run must not draw what the first draws)."""
+    _enough_identities(records, ids_per_batch, world_size)
     seed = derive_seed(seed, stream) % 2**31 if stream else seed
     sampler = IdentitySampler(
         [r.pid for r in records],
@@ -115,6 +117,26 @@ def identity_batches(
     return LoaderBatchSource(
         dataset, sampler, sampler.batch_size, seed=seed, num_workers=num_workers, rank=rank, domain=domain
     )
+
+
+def _enough_identities(records: Sequence[ImageRecord], ids_per_batch: int, world_size: int) -> None:
+    """A labelled split must hold the P identities of a batch (on every rank); said in the
+    settings' names, before training starts."""
+    identities = len({r.pid for r in records})
+    if identities < ids_per_batch * world_size:
+        domain = records[0].domain if records else ""
+        split = f"the training split of domain '{domain}'" if domain else "the training split"
+        ranks = f" on each of {world_size} ranks" if world_size > 1 else ""
+        most = identities // world_size
+        fix = (
+            f"set train.ids_per_batch to at most {most}"
+            if most >= 2
+            else f"a batch needs at least 2 identities{' per rank' if ranks else ''}: add identities"
+        )
+        raise DatasetError(
+            f"train.ids_per_batch is {ids_per_batch}{ranks}, but {split} has {identities} "
+            f"{'identity' if identities == 1 else 'identities'}; {fix}"
+        )
 
 
 class _Epoch:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from reidkit.domain.errors import ImageLoadError
+from reidkit.domain.errors import ImageLoadError, one_line
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
@@ -23,10 +23,11 @@ _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 def load_image(path: str | Path) -> Image.Image:
     """The image at ``path`` in mode RGB (alpha composited on black, 16-bit scaled to 8-bit)."""
     file = Path(path)
+    shown = one_line(str(file))  # a name with a newline must not break the one-line message
     if not file.is_file():
-        raise ImageLoadError(f"image {file} does not exist")
+        raise ImageLoadError(f"image {shown} does not exist")
     if file.stat().st_size == 0:
-        raise ImageLoadError(f"image {file} is an empty (zero-byte) file")
+        raise ImageLoadError(f"image {shown} is an empty (zero-byte) file")
     try:
         with warnings.catch_warnings():
             # The bomb warning (between 1x and 2x the pixel limit) becomes an error: bounded work.
@@ -35,13 +36,13 @@ def load_image(path: str | Path) -> Image.Image:
                 image.load()  # decodes now, so a truncated file fails here and not in a transform
                 return _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageLoadError(f"image {file} cannot be decoded safely, it is too large: {_one_line(error)}") from None
+        raise ImageLoadError(f"image {shown} cannot be decoded safely, it is too large: {_one_line(error)}") from None
     except UnidentifiedImageError as error:
-        raise ImageLoadError(f"image {file} cannot be decoded: {_one_line(error)}") from None
+        raise ImageLoadError(f"image {shown} cannot be decoded: {_one_line(error)}") from None
     except (OSError, SyntaxError, ValueError) as error:
         # Pillow reports truncated or corrupt data as OSError and some malformed headers as
         # SyntaxError or ValueError.
-        raise ImageLoadError(f"image {file} cannot be decoded: {_one_line(error)}") from None
+        raise ImageLoadError(f"image {shown} cannot be decoded: {_one_line(error)}") from None
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -84,5 +85,5 @@ def _wide_to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
+    text = one_line(" ".join(str(error).split()))
     return text or type(error).__name__

@@ -5,14 +5,19 @@
     root/bounding_box_test/...                        gallery (raw pids, pid 0 = distractor)
 
 Only the file name is parsed, never the folders above it: a checkout under ``exp_7_c2/`` must not
-be read as pid 7, camera 2. A custom dataset plugged in as Market-style folders must name each
+be read as pid 7, camera 2. What a split leaves out (other extensions, hidden files, sub-folders,
+broken or looping symbolic links, other non-files, junk with pid -1) is counted and logged once per
+split, so a split smaller than expected says why. A custom dataset plugged in as Market-style folders must name each
 image's camera too: there is no default camera, because the evaluation only counts a gallery
 image of another camera as a match, and one made-up camera for all would leave no match at all.
 """
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
+from collections import Counter
 from pathlib import Path
 
 import structlog
@@ -40,10 +45,20 @@ def read_market(root: str | Path, domain: str = "") -> ReidDataset:
     if not base.is_dir():
         raise DatasetError(f"dataset root {base} does not exist or is not a folder")
     train = _read_split(base / TRAIN_DIR, domain)
+    if all(r.pid == 0 for r in train):
+        raise DatasetError(
+            f"the training split {base / TRAIN_DIR} holds only distractor images (pid 0: no identity, kept "
+            "for the gallery); training needs images named by identity ('0001_c1...', '0002_c1...')"
+        )
     query = _read_split(base / QUERY_DIR, domain)
     gallery = _read_split(base / GALLERY_DIR, domain)
     if not {r.pid for r in query} & {r.pid for r in gallery}:
         raise DatasetError(f"no query identity of {base / QUERY_DIR} appears in {base / GALLERY_DIR}")
+    if not set(query) - set(queries_without_a_match(query, gallery)):
+        raise DatasetError(
+            f"no query of {base / QUERY_DIR} has a gallery image of its identity under another camera in "
+            f"{base / GALLERY_DIR} (same-camera matches are not counted), so no query could be scored"
+        )
     _warn_about_unmatched_queries(query, gallery, base)
     return ReidDataset(name=domain or base.name, train=relabel_train(train), query=query, gallery=gallery)
 
@@ -70,15 +85,19 @@ def _read_split(folder: Path, domain: str) -> tuple[ImageRecord, ...]:
     if not folder.is_dir():
         raise DatasetError(f"split folder {folder} does not exist")
     records = []
+    images, skipped = _image_files(folder)
     # Sorted by name so the record order (and so every downstream index) is reproducible.
-    for path in sorted(_image_files(folder), key=lambda p: p.name):
+    for path in sorted(images, key=lambda p: p.name):
         try:
             pid, camid = parse_name(path.name)
         except ValueError as error:
             raise DatasetError(f"{error} in {folder}") from None
         if pid == -1:  # junk detections: not a person, scored as neither match nor non-match
+            skipped["junk"] += 1
             continue
         records.append(ImageRecord(path=str(path), pid=pid, camid=camid, domain=domain))
+    if skipped:
+        log.info("files left out of a split", split=str(folder), images=len(records), **dict(sorted(skipped.items())))
     if not records:
         raise DatasetError(f"split folder {folder} holds no usable images (*.jpg, *.png)")
     return tuple(records)
@@ -106,12 +125,36 @@ def _warn_about_unmatched_queries(query: tuple[ImageRecord, ...], gallery: tuple
         )
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return [
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    ]
+def _image_files(folder: Path) -> tuple[list[Path], Counter[str]]:
+    """The split's image files, and how many entries of each kind it left out."""
+    images: list[Path] = []
+    skipped: Counter[str] = Counter()
+    for path in folder.iterdir():
+        kind = _left_out(path)
+        if kind is None:
+            images.append(path)
+        else:
+            skipped[kind] += 1
+    return images, skipped
+
+
+def _left_out(path: Path) -> str | None:
+    """Why ``path`` is not one of the split's images, or None when it is."""
+    if path.name.startswith("."):
+        return "hidden"
+    try:
+        mode = path.stat().st_mode  # follows symbolic links
+    except FileNotFoundError:
+        return "broken_links" if path.is_symlink() else "vanished"
+    except OSError as error:
+        return "link_loops" if error.errno == errno.ELOOP else "unreadable_entries"
+    if stat.S_ISDIR(mode):
+        return "folders"
+    if not stat.S_ISREG(mode):
+        return "not_files"
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return "other_extensions"
+    return None
 
 
 def relabel_train(records: tuple[ImageRecord, ...]) -> tuple[ImageRecord, ...]:

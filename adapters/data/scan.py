@@ -7,8 +7,9 @@ once, up front (the same ``load_image`` training uses, so what passes here loads
   full list written to ``unreadable_images_<domain>.tsv`` in the run folder;
 - ``skip`` trains without them, logging the count and writing the same list.
 
-The scan is sequential: Market-1501's 12,936 training images take about 3 s on one core, and
-``load_image``'s decompression-bomb guard (a ``warnings`` filter) is not thread-safe.
+The list is UTF-8 TSV with a ``path`` and a ``reason`` column, one line per file: tabs, newlines
+and other control characters in a file name are written as backslash escapes (``\t``, ``\n``,
+``\x1b``), and so is each byte of a name that is not UTF-8 (``\xff``), as in the one-line error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from attrs import frozen
 
 from reidkit.adapters.data.images import load_image
 from reidkit.adapters.data.market import relabel_train
-from reidkit.domain.errors import DatasetError, ImageLoadError
+from reidkit.domain.errors import DatasetError, ImageLoadError, one_line
 from reidkit.domain.types import ReidDataset
 
 log = structlog.get_logger(__name__)
@@ -101,7 +102,7 @@ def screen_training_images(
     count = f"{len(scan.unreadable)} of {scan.checked} training images of domain '{dataset.name}'"
     if policy == "fail":
         raise DatasetError(
-            f"{count} cannot be read: {_first_few(scan.unreadable)}; the full list is in {report}; "
+            f"{count} cannot be read: {_first_few(scan.unreadable)}; the full list is in {one_line(str(report))}; "
             "fix or remove them, or set data.unreadable = 'skip' to train without them"
         )
     bad = {u.path for u in scan.unreadable}
@@ -113,7 +114,7 @@ def screen_training_images(
 
 
 def _first_few(unreadable: Sequence[UnreadableImage]) -> str:
-    shown = "; ".join(u.reason for u in unreadable[:_SHOWN])
+    shown = "; ".join(one_line(u.reason) for u in unreadable[:_SHOWN])
     more = len(unreadable) - _SHOWN
     return shown + (f" (and {more} more)" if more > 0 else "")
 
@@ -121,7 +122,7 @@ def _first_few(unreadable: Sequence[UnreadableImage]) -> str:
 def _write_report(path: Path, unreadable: Sequence[UnreadableImage]) -> None:
     # Written beside, then renamed: every rank of a distributed run writes the same list.
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["path\treason"] + [f"{u.path}\t{u.reason}" for u in unreadable]
+    lines = ["path\treason"] + [f"{one_line(u.path)}\t{one_line(u.reason)}" for u in unreadable]
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(temporary, path)

@@ -102,13 +102,18 @@ class TorchCheckpointer:
         }
         data = _serialize(payload)
         digest = hashlib.sha256(data).hexdigest()
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"epoch_{progress.epochs_done:04d}.pt"
-        self.files.install(self.files.stage(path, data), path, digest)
-        if is_best:
-            self._publish_best(path, digest)
-        self._point_latest_to(path)
-        self._prune()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.files.install(self.files.stage(path, data), path, digest)
+            if is_best:
+                self._publish_best(path, digest)
+            self._point_latest_to(path)
+            self._prune()
+        except OSError as err:
+            if err.filename is None:  # a failed write names no file: name the checkpoint
+                raise OSError(err.errno, err.strerror, str(path)) from err
+            raise
 
     def _publish_best(self, path: Path, digest: str) -> None:
         best = self.directory / "best.pt"

@@ -74,3 +74,57 @@ def test_a_folder_that_matches_every_query_logs_nothing(tmp_path: Path) -> None:
     with capture_logs() as logs:
         read_market(root)
     assert logs == []
+
+
+def test_what_a_split_leaves_out_is_counted_and_logged_once_per_split(tmp_path: Path) -> None:
+    root = market_layout(
+        tmp_path / "m",
+        {
+            "bounding_box_train": ["0001_c1s1_000001_00.jpg", "0002_c1s1_000001_00.jpg", "notes.txt", "Thumbs.db", ".hidden.jpg"],
+            "query": ["0002_c1s1_000001_00.jpg", "-1_c1s1_000002_00.jpg"],
+            "bounding_box_test": ["0002_c2s1_000001_00.jpg", "-1_c1s1_000001_00.jpg", "-1_c2s1_000001_00.jpg"],
+        },
+    )
+    train = root / "bounding_box_train"
+    (train / "0003_c1s1_000001_00.jpg").symlink_to(tmp_path / "gone.jpg")  # dangling
+    (train / "0004_c1s1_000001_00.jpg").symlink_to(train / "0004_c1s1_000001_00.jpg")  # a loop
+    (train / "0005_c1s1_000001_00.jpg").mkdir()  # a folder named like an image
+    with capture_logs() as logs:
+        dataset = read_market(root)
+    assert len(dataset.train) == 2 and len(dataset.query) == 1 and len(dataset.gallery) == 1
+    skipped = {Path(e["split"]).name: e for e in logs if e["event"] == "files left out of a split"}
+    assert {k: v for k, v in skipped["bounding_box_train"].items() if k not in ("split", "event")} == {
+        "log_level": "info", "images": 2, "other_extensions": 2, "hidden": 1, "broken_links": 1, "link_loops": 1, "folders": 1,
+    }  # fmt: skip
+    assert (skipped["query"]["junk"], skipped["bounding_box_test"]["junk"]) == (1, 2)
+    assert len(logs) == 3  # once per split, nothing else
+
+
+def test_a_training_split_of_distractors_only_is_refused(tmp_path: Path) -> None:
+    root = market_layout(
+        tmp_path / "m",
+        {
+            "bounding_box_train": ["0000_c1s1_000001_00.jpg", "0000_c2s1_000002_00.jpg"],
+            "query": ["0002_c1s1_000001_00.jpg"],
+            "bounding_box_test": ["0002_c2s1_000001_00.jpg"],
+        },
+    )
+    with pytest.raises(DatasetError) as error:
+        read_market(root)
+    assert str(error.value) == (
+        f"the training split {root.absolute() / 'bounding_box_train'} holds only distractor images (pid 0: no "
+        "identity, kept for the gallery); training needs images named by identity ('0001_c1...', '0002_c1...')"
+    )
+
+
+def test_a_folder_where_no_query_can_be_scored_is_refused(tmp_path: Path) -> None:
+    root = market_layout(
+        tmp_path / "m",
+        {
+            "bounding_box_train": ["0001_c1s1_000001_00.jpg"],
+            "query": ["0002_c1s1_000001_00.jpg"],
+            "bounding_box_test": ["0002_c1s1_000002_00.jpg"],  # the query's identity, its own camera only
+        },
+    )
+    with pytest.raises(DatasetError, match=r"no query of .*query has a gallery image of its identity under another camera"):
+        read_market(root)

@@ -4,6 +4,7 @@ skip trains without them; either way the full list lands in the run folder."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,26 @@ def test_a_clean_split_comes_back_as_is_and_a_stale_list_is_removed(tmp_path: Pa
 def test_an_unknown_policy_names_itself(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"one of \['fail', 'skip'\], got 'ignore'"):
         screen_training_images(_dataset(tmp_path, {}), "ignore", tmp_path)  # type: ignore[arg-type]
+
+
+def test_names_with_odd_bytes_newlines_and_tabs_keep_the_line_and_the_list_whole(tmp_path: Path) -> None:
+    folder = os.fsencode(tmp_path)
+    names = [b"0001_c1_\xff\xfe.jpg", b"0002_c1_a\nb.jpg", b"0003_c1_a\tb.jpg"]
+    for name in names:
+        with open(folder + b"/" + name, "wb") as handle:
+            handle.write(b"not a picture")
+    train = [ImageRecord(path=os.fsdecode(folder + b"/" + n), pid=i, camid=0, domain="src") for i, n in enumerate(names)]
+    dataset = ReidDataset(name="src", train=train, query=train[:1], gallery=train[:1])
+    with pytest.raises(DatasetError) as error:
+        screen_training_images(dataset, "fail", tmp_path / "run")
+    message = str(error.value)
+    assert "\n" not in message and "\t" not in message
+    assert f"{tmp_path}/0001_c1_\\xff\\xfe.jpg cannot be decoded" in message
+    assert f"{tmp_path}/0002_c1_a\\nb.jpg cannot be decoded" in message
+    rows = [line.split("\t") for line in report_path(tmp_path / "run", "src").read_text(encoding="utf-8").splitlines()]
+    assert [len(row) for row in rows] == [2, 2, 2, 2]  # header + one row per file, two fields each
+    assert [row[0] for row in rows[1:]] == [
+        f"{tmp_path}/0001_c1_\\xff\\xfe.jpg",
+        f"{tmp_path}/0002_c1_a\\nb.jpg",
+        f"{tmp_path}/0003_c1_a\\tb.jpg",
+    ]
