@@ -104,7 +104,7 @@ class App:
         )
         self.spec = spec
         self.run_dir = Path(folder)
-        self.container = spec.container()
+        self.container = spec.container()()
         self.container.config.from_dict(unstructure_profile(self.profile))
 
     def __enter__(self) -> App:

@@ -32,7 +32,14 @@ def add_profile_arguments(parser: argparse.ArgumentParser, default: str | None) 
 
 
 def profile_from(args: argparse.Namespace) -> Profile:
-    return load_profile(args.profile, args.overrides)
+    """The profile the command line asks for, with its method's own table checked too: every
+    profile error is reported before torch is imported."""
+    from reidkit.entrypoints.app import checked_options
+    from reidkit.entrypoints.methods import method_spec
+
+    profile = load_profile(args.profile, args.overrides)
+    checked_options(profile, method_spec(profile.method))
+    return profile
 
 
 def refuse_reuse_without_resume(profile: Profile, run_dir: Path) -> None:

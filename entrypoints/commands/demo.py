@@ -52,14 +52,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    precision = demo_precision(args)
-    args.overrides = [*precision, *args.overrides]
+    # Every profile of both stages is checked before torch is imported (a few seconds), and before
+    # the first stage's training rather than after it.
     profile = profile_from(args)
+    names = () if args.no_adapt else (UDA_PROFILES if args.full else (args.adapt_profile,))
+    for name in names:
+        adaptation_profile(name, profile, "(the first stage's model)", [*demo_schedule(name), *args.adapt_overrides])
+    precision = demo_precision(args)
+    if precision:
+        args.overrides = [*precision, *args.overrides]
+        profile = profile_from(args)
     if precision:
         print("training in bfloat16 autocast: this CPU has native bf16 (--fp32 to turn it off)")
     run_dir = Path(args.work_dir or f"runs/demo/{datetime.now():%Y%m%d-%H%M%S}")
     started = time.perf_counter()
-    names = () if args.no_adapt else (UDA_PROFILES if args.full else (args.adapt_profile,))
 
     def adaptation(name: str):  # noqa: ANN202 - a stage of the pipeline
         schedule = [] if args.full else demo_schedule(name)
@@ -131,13 +137,22 @@ def demo_schedule(name: str, overrides: list[str] | None = None) -> list[str]:
 
 def adapt_stage(name: str, demo: Profile, source_model: str, run_dir: Path, overrides: list[str], hook: AppHook) -> RunResult:
     """Adapts the demo's source model to the target with the UDA profile ``name``."""
+    return train_run(adaptation_profile(name, demo, source_model, overrides), run_dir, hook)
+
+
+def adaptation_profile(name: str, demo: Profile, source_model: str, overrides: list[str]) -> Profile:
+    """The second stage's profile: the UDA profile ``name`` on the demo's data, from ``source_model``."""
+    from reidkit.entrypoints.app import checked_options
+    from reidkit.entrypoints.methods import method_spec
+
     profile = load_profile(
         name, [f"seed={demo.seed}", f"adapt.source_model='{source_model}'", *overrides], settings={"data": _plain_data(demo)}
     )
     profile = attrs.evolve(profile, runtime=attrs.evolve(demo.runtime, work_dir=""))
     if profile.adapt.start_from != "source_model":
         raise ReidkitError(f"--adapt-profile {name} does not start from a source model; pick one of {', '.join(UDA_PROFILES)}")
-    return train_run(profile, run_dir, hook)
+    checked_options(profile, method_spec(profile.method))
+    return profile
 
 
 def _plain_data(profile: Profile) -> dict:

@@ -3,8 +3,10 @@
 A method module defines ``METHOD``, a ``MethodSpec``: its container, the settings class of its own
 profile table (``[spcl]`` in an SpCL profile), and the starting models it needs beyond the
 adaptation's own. Listing the package (not importing it) gives the method names, so loading a
-profile stays light (no torch); a method's module is imported when a run of it is built. Adding a
-method is adding a module here: no list elsewhere names the methods.
+profile stays light (no torch). Importing a method's module is light too: its container class is
+made by a function, on first use, so that the command line checks a method's table before torch is
+imported (a few seconds). Adding a method is adding a module here: no list elsewhere names the
+methods.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ class MethodSpec:
 
     name: str
     summary: str
-    container: type  # a DeclarativeContainer with `config` (the whole profile) and `use_case`
+    # returns a DeclarativeContainer with `config` (the whole profile) and `use_case`; called when a
+    # run is built (it imports torch), so a cached function defined in the method's module
+    container: Callable[[], type]
     options: type | None = None  # attrs class of the method's own table; None = it has none
     # extra starting models, given the method's checked options (beyond the adaptation's own)
     starting_models: Callable[[Any], tuple[StartingModel, ...]] = field(default=lambda options: ())
@@ -61,7 +65,7 @@ def method_names() -> list[str]:
 
 
 def method_spec(name: str) -> MethodSpec:
-    """The ``METHOD`` of ``name``'s module (imported now: it brings torch with it)."""
+    """The ``METHOD`` of ``name``'s module (imported now; light until its ``container()`` is called)."""
     if name not in method_names():
         raise KeyError(f"no method named {name!r}; methods: {', '.join(method_names())}")
     spec = importlib.import_module(f"{__name__}.{name}").METHOD

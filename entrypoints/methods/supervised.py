@@ -3,56 +3,65 @@ batch-hard triplet on P x K batches of the labelled ``train.domain``."""
 
 from __future__ import annotations
 
-from dependency_injector import containers, providers
+from functools import cache
 
-from reidkit.adapters.data.batches import identity_batches
-from reidkit.adapters.steps.supervised import SupervisedStep
-from reidkit.application.supervised_train import SupervisedTrain
 from reidkit.entrypoints.methods import MethodSpec
-from reidkit.entrypoints.parts.data import Data
-from reidkit.entrypoints.parts.model import ReidModel
-from reidkit.entrypoints.parts.training import (
-    TrainingRuntime,
-    epoch_loop,
-    optimizer_for,
-    run_checkpointer,
-    run_evaluations,
-    scheduler_for,
-    supervised_losses,
-)
 
 
-class SupervisedContainer(containers.DeclarativeContainer):
-    config = providers.Configuration(strict=True)
-    training = providers.Container(TrainingRuntime, config=config)
-    data = providers.Container(Data, config=config)
+@cache
+def container() -> type:
+    """The method's container class, made on first use: it imports torch, and checking a profile
+    (this module's settings included) must not wait for that."""
+    from dependency_injector import containers, providers
 
-    network = providers.Container(
-        ReidModel, config=config, training=training, data=data, num_classes=data.train_set.provided.num_train_pids
-    )
-    optimizer = optimizer_for(config, network.model)
-    scheduler = scheduler_for(config, optimizer)
-    step = providers.Singleton(
-        SupervisedStep, network.model, optimizer, supervised_losses(config), scheduler=scheduler, runtime=training.steps
-    )
-    batches = providers.Singleton(
-        identity_batches,
-        data.train_set.provided.train,
-        data.train_transform,
-        ids_per_batch=config.train.ids_per_batch,
-        instances_per_id=config.train.instances_per_id,
-        seed=config.seed,
-        num_batches=config.train.iters_per_epoch,
-        num_workers=config.input.num_workers,
-        rank=training.group.provided.rank,
-        world_size=training.group.provided.world_size,
-    )
-    evaluations = run_evaluations(config, data, network.encoder)
-    checkpointer = run_checkpointer(training, providers.Dict(step=step))
-
-    use_case = epoch_loop(
-        training, batches=batches, step=step, checkpointer=checkpointer, evaluations=evaluations, loop=SupervisedTrain
+    from reidkit.adapters.data.batches import identity_batches
+    from reidkit.adapters.steps.supervised import SupervisedStep
+    from reidkit.application.supervised_train import SupervisedTrain
+    from reidkit.entrypoints.parts.data import Data
+    from reidkit.entrypoints.parts.model import ReidModel
+    from reidkit.entrypoints.parts.training import (
+        TrainingRuntime,
+        epoch_loop,
+        optimizer_for,
+        run_checkpointer,
+        run_evaluations,
+        scheduler_for,
+        supervised_losses,
     )
 
+    class SupervisedContainer(containers.DeclarativeContainer):
+        config = providers.Configuration(strict=True)
+        training = providers.Container(TrainingRuntime, config=config)
+        data = providers.Container(Data, config=config)
 
-METHOD = MethodSpec(name="supervised", summary="supervised training (strong baseline, BoT)", container=SupervisedContainer)
+        network = providers.Container(
+            ReidModel, config=config, training=training, data=data, num_classes=data.train_set.provided.num_train_pids
+        )
+        optimizer = optimizer_for(config, network.model)
+        scheduler = scheduler_for(config, optimizer)
+        step = providers.Singleton(
+            SupervisedStep, network.model, optimizer, supervised_losses(config), scheduler=scheduler, runtime=training.steps
+        )
+        batches = providers.Singleton(
+            identity_batches,
+            data.train_set.provided.train,
+            data.train_transform,
+            ids_per_batch=config.train.ids_per_batch,
+            instances_per_id=config.train.instances_per_id,
+            seed=config.seed,
+            num_batches=config.train.iters_per_epoch,
+            num_workers=config.input.num_workers,
+            rank=training.group.provided.rank,
+            world_size=training.group.provided.world_size,
+        )
+        evaluations = run_evaluations(config, data, network.encoder)
+        checkpointer = run_checkpointer(training, providers.Dict(step=step))
+
+        use_case = epoch_loop(
+            training, batches=batches, step=step, checkpointer=checkpointer, evaluations=evaluations, loop=SupervisedTrain
+        )
+
+    return SupervisedContainer
+
+
+METHOD = MethodSpec(name="supervised", summary="supervised training (strong baseline, BoT)", container=container)

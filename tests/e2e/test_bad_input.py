@@ -418,3 +418,28 @@ def test_a_latin1_profile_and_a_section_given_a_value_are_named(tmp_path, capsys
     assert capsys.readouterr().err == (
         "reidkit: [model] is a table of settings, got int 3; set one of its keys (--set model.KEY=VALUE) @ profile.model\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["adapt", "--profile", "cluster_contrast_usl", "--set", "cluster_contrast.update_rule=median"],
+         "reidkit: must be one of ['mean', 'hard'], got 'median' @ profile.cluster_contrast.update_rule"),
+        (["adapt", "--profile", "mmt_usl", "--set", "mean_teach.peer_start='second_pretraining'"],
+         "reidkit: mean_teach.peer_start = 'second_pretraining' needs adapt.start_from = 'source_model' @ profile"),
+        (["demo", "--adapt-profile", "spcl_uda", "--adapt-set", "spcl.temprature=0.1"], "reidkit: extra fields found (temprature) @ profile.spcl"),
+        (["evaluate", "--features", "f.npz", "--set", "rerank.k1=0"], "reidkit: 'k1' must be >= 1: 0 @ profile.rerank"),
+        (["train", "--set", "runtime.device='gpu'"], "reidkit: 'device' must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu' @ profile.runtime"),
+    ],
+    ids=["method table", "method check", "demo second stage", "evaluate", "train"],
+)  # fmt: skip
+def test_profile_errors_are_reported_before_torch_is_imported(tmp_path, argv, line):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from reidkit.entrypoints.cli import main; "
+        f"code = main({argv!r}); sys.exit(100 + code if 'torch' in sys.modules else code)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (result.returncode, result.stderr) == (2, line + "\n")

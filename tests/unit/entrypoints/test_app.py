@@ -13,7 +13,7 @@ from reidkit.domain.errors import ProfileError
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 from reidkit.entrypoints.app import PROFILE_FILE, build_app
 from reidkit.entrypoints.clustering import Clustering
-from reidkit.entrypoints.methods.supervised import SupervisedContainer
+from reidkit.entrypoints.methods import supervised
 from reidkit.entrypoints.parts.data import Data
 from reidkit.entrypoints.settings import (
     DataSettings,
@@ -36,8 +36,8 @@ from tests.support.tiny import starting_overrides, tiny_overrides
         (Clustering.labeler, PseudoLabelerSettings),
         (Clustering.refiners, RefineSettings),
         (Data.domains, DataSettings),
-        (SupervisedContainer.optimizer, OptimizerSettings),
-        (SupervisedContainer.scheduler, SchedulerSettings),
+        (supervised.container().optimizer, OptimizerSettings),
+        (supervised.container().scheduler, SchedulerSettings),
     ],
 )
 def test_selector_keys_equal_the_settings_kinds(selector, union):

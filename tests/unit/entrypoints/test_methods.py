@@ -20,7 +20,9 @@ def test_the_registry_finds_every_method_module():
 def test_each_method_module_declares_itself(name):
     spec = method_spec(name)
     assert spec.name == name and spec.summary
-    assert hasattr(spec.container, "use_case") and hasattr(spec.container, "config")
+    container = spec.container()
+    assert hasattr(container, "use_case") and hasattr(container, "config")
+    assert spec.container() is container  # made once
 
 
 def test_a_method_table_cannot_shadow_a_shared_section():
