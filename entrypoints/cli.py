@@ -25,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, hook: AppHook = no_hook) -> int:
     """Runs one ``reidkit`` command. ``hook`` sees every App the command builds before it runs
-    (the kill-and-resume harness traces runs with it); it is no part of the command line."""
+    (the kill-and-resume harness traces runs with it); it is no part of the command line.
+
+    Run as the process's own command (``argv`` None: the console script, ``python -m``), a rank of
+    a torchrun job that failed exits at once after its line; called with arguments (a test, a
+    harness), ``main`` always returns."""
+    own_process = argv is None
     args = build_parser().parse_args(argv)
     failures = Failures.of(args.command)
     args.hook = failures.hooked(hook)
@@ -36,7 +41,7 @@ def main(argv: Sequence[str] | None = None, *, hook: AppHook = no_hook) -> int:
             code = failures.report(err)
             if code is None:
                 raise
-        if code and failures.distributed:
+        if code and failures.distributed and own_process:
             failures.exit_now(code)  # under torchrun: before torchrun's SIGTERM can change the code
         return code
 
