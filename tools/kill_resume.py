@@ -246,7 +246,7 @@ class Runner:
             from reidkit.entrypoints.methods import method_names, method_spec
 
             for name in method_names():
-                method_spec(name)
+                method_spec(name).container()  # a method's container brings torch with it
 
     def call(self, function: Callable[[Path], str], path: Path) -> str:
         """``function(path)``, in a forked child unless runs are fresh interpreters: this process
