@@ -72,12 +72,14 @@ def with_setting(profile: Profile, key: str, value: Any) -> Profile:
 
 
 def checked_options(profile: Profile, spec: MethodSpec) -> Any:
-    """The method's own table, checked; a method without one refuses any."""
+    """The method's own table, checked (a method without one refuses any), then the method's
+    profile-wide checks."""
     if spec.options is None:
         if profile.method_options:
             raise ProfileError(f"method {spec.name!r} has no settings table; found [{spec.name}] @ profile")
-        return None
-    options = structure_options(profile, spec.options)
+        options = None
+    else:
+        options = structure_options(profile, spec.options)
     try:
         spec.check(profile, options)
     except ValueError as exc:

@@ -22,6 +22,7 @@ import cattrs
 from attrs import field, fields, frozen, has, validators as v
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
+from reidkit.adapters.models.names import HEADS, WEIGHT_FORMATS, is_trunk_name, unknown_backbone_message
 from reidkit.domain.errors import ProfileError
 from reidkit.entrypoints.methods import method_names
 from reidkit.entrypoints.presets import SCALES, scale_settings
@@ -31,7 +32,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-Backbone = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+
+
+Head = Literal[HEADS]  # type: ignore[valid-type] - the names are defined once, in adapters/models/names.py
+WeightFormat = Literal[WEIGHT_FORMATS]  # type: ignore[valid-type]
 
 
 def _positive_sizes(_: object, attribute: Any, value: Sequence[int]) -> None:
@@ -87,14 +91,29 @@ class InputSettings:
 
 @frozen(kw_only=True)
 class ModelSettings:
-    backbone: Backbone = "resnet50"
+    # a ResNet, ResNet-IBN-a, OSNet, ViT, or any 'timm:<model>' / 'torchvision:<model>' CNN
+    # (docs/backbones.md)
+    backbone: str = field(default="resnet50")
     last_stride: Literal[1, 2] = 1
     pooling: Literal["avg", "gem"] = "avg"
+    # bnneck: BoT's neck and one classifier; pcb: PCB's horizontal stripes, each with its classifier
+    head: Head = "bnneck"
+    parts: int = field(default=6, validator=v.ge(1))  # PCB's stripes
+    part_dim: int = field(default=256, validator=v.ge(1))  # PCB's reduction per stripe
     bnneck: bool = True
     dropout: float = field(default=0.0, validator=[v.ge(0.0), v.lt(1.0)])
     embedding_dim: int = field(default=0, validator=v.ge(0))
-    pretrained: str = ""  # a local torchvision-format state dict; "" = random initialisation
+    pretrained: str = ""  # a local weights file; "" = random initialisation (nothing is downloaded)
+    # the file's layout: auto (detected and named in the log), or one of WEIGHT_FORMATS
+    pretrained_format: WeightFormat = "auto"
+    # options of the trunk's factory, e.g. a ViT's patch_stride (docs/backbones.md)
+    trunk_options: dict[str, Any] = field(factory=dict)
     dsbn: bool = False  # domain-specific BN (UDA): one BN per domain, the target's at test time
+
+    @backbone.validator
+    def _known_backbone(self, attribute: Any, value: str) -> None:
+        if not is_trunk_name(value):
+            raise ValueError(unknown_backbone_message(value))
 
 
 @frozen(kw_only=True)

@@ -36,19 +36,14 @@ from torch import nn
 
 from reidkit.adapters.models.generic import GENERIC_PREFIXES, build_generic_trunk
 from reidkit.adapters.models.ibn import IBN_RESNETS, build_resnet_ibn_a_trunk
+from reidkit.adapters.models.names import TRUNK_NAMES, is_trunk_name, unknown_backbone_message
 from reidkit.adapters.models.osnet import OSNET_NAMES, build_osnet_trunk
 from reidkit.adapters.models.trunk import RESNETS, build_resnet_trunk
 from reidkit.adapters.models.vit import VITS, build_vit_trunk
 
 log = structlog.get_logger(__name__)
 
-TRUNK_NAMES: tuple[str, ...] = (*RESNETS, *IBN_RESNETS, *OSNET_NAMES, *VITS)
 VIT_OPTIONS = ("img_size", "patch_stride", "drop_path_rate", "output", "stem")
-
-
-def is_trunk_name(name: str) -> bool:
-    """Whether ``build_trunk`` knows ``name`` (a fixed name or a ``timm:``/``torchvision:`` one)."""
-    return name in TRUNK_NAMES or (name.startswith(GENERIC_PREFIXES) and name.partition(":")[2] != "")
 
 
 def build_trunk(name: str, *, last_stride: int = 1, **options: Any) -> nn.Module:
@@ -76,9 +71,7 @@ def build_trunk(name: str, *, last_stride: int = 1, **options: Any) -> nn.Module
         return build_vit_trunk(name, **options)
     if name.startswith(GENERIC_PREFIXES):
         return build_generic_trunk(name, last_stride=last_stride, **options)
-    raise ValueError(
-        f"unknown backbone {name!r}: one of {list(TRUNK_NAMES)}, or 'timm:<model>' / 'torchvision:<model>'"
-    )
+    raise ValueError(unknown_backbone_message(name))
 
 
 def _no_options(name: str, options: dict[str, Any]) -> None:

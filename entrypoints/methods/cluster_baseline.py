@@ -9,6 +9,7 @@ no classifier to reset.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from reidkit.entrypoints.methods import MethodSpec
 
@@ -94,8 +95,17 @@ def container() -> type:
     return ClusterBaselineContainer
 
 
+def check(profile: Any, options: None) -> None:
+    if profile.model.head == "pcb" and profile.loss.ce_weight > 0:
+        raise ValueError(
+            "model.head = 'pcb' has a classifier per stripe, which the per-epoch classifier reset does not "
+            "resize yet; use loss.ce_weight = 0 (the triplet alone, as UDA_TP) or model.head = 'bnneck'"
+        )
+
+
 METHOD = MethodSpec(
     name="cluster_baseline",
     summary="strong cluster baseline and UDA_TP: clusters, a classifier from the centroids, ID + triplet",
     container=container,
+    check=check,
 )

@@ -30,6 +30,11 @@ class MeanTeachOptions:
 def check(profile: Any, options: MeanTeachOptions) -> None:
     if options.peer_start == "second_pretraining" and profile.adapt.start_from != "source_model":
         raise ValueError("mean_teach.peer_start = 'second_pretraining' needs adapt.start_from = 'source_model'")
+    if profile.model.head == "pcb":
+        raise ValueError(
+            "model.head = 'pcb' has a classifier per stripe, which MMT's per-epoch reset of its four heads "
+            "does not resize yet; use model.head = 'bnneck'"
+        )
 
 
 def starting_models(options: MeanTeachOptions) -> tuple[StartingModel, ...]:

@@ -54,6 +54,12 @@ class ReidModel(containers.DeclarativeContainer):
         dropout=config.model.dropout,
         embedding_dim=config.model.embedding_dim,
         pretrained=config.model.pretrained,
+        pretrained_format=config.model.pretrained_format,
+        head=config.model.head,
+        parts=config.model.parts,
+        part_dim=config.model.part_dim,
+        input_size=providers.List(config.input.height, config.input.width),
+        trunk_options=config.model.trunk_options,
         source_model=source_model,
         dsbn=config.model.dsbn,
     )

@@ -178,3 +178,36 @@ def test_a_methods_own_table_is_checked_when_the_run_is_built(name, overrides, m
     with pytest.raises(ProfileError) as info:
         build_app(profile, work_dir=str(tmp_path))
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "message"),
+    [
+        ("strong_baseline_usl", ["model.head=pcb"], "model.head = 'pcb' has a classifier per stripe, which the per-epoch classifier reset does not resize yet; use loss.ce_weight = 0 (the triplet alone, as UDA_TP) or model.head = 'bnneck' @ profile"),
+        ("mmt_uda", ["model.head=pcb"], "model.head = 'pcb' has a classifier per stripe, which MMT's per-epoch reset of its four heads does not resize yet; use model.head = 'bnneck' @ profile"),
+    ],
+)  # fmt: skip
+def test_a_part_based_head_is_refused_where_heads_are_reset_each_epoch(name, overrides, message, start_models, tmp_path):
+    profile = load_profile(name, [*starting_overrides(name, start_models), *overrides])
+    with pytest.raises(ProfileError) as info:
+        build_app(profile, work_dir=str(tmp_path))
+    assert str(info.value) == message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("backbone", "extra"),
+    [
+        ("osnet_x0_25", []),
+        ("resnet50_ibn_a", []),
+        ("vit_small_patch16", ["model.trunk_options.patch_stride=16"]),
+        ("torchvision:mobilenet_v2", []),
+        ("resnet18", ["model.head=pcb", "model.parts=2", "model.part_dim=32"]),
+    ],
+)
+def test_a_profile_trains_every_kind_of_backbone_and_head(backbone, extra, tiny_data, tmp_path):
+    overrides = tiny_overrides(tiny_data, f"model.backbone='{backbone}'", "train.epochs=2", "eval.domains=['source']", *extra)
+    with build_app(load_profile("strong_baseline", overrides), work_dir=str(tmp_path)) as app:
+        progress = app.run()
+    assert progress.epochs_done == 2 and 0.0 <= progress.last_metrics["source"].mAP <= 1.0
+    assert app.container.network.model().__class__.__name__ == ("PCBNet" if "model.head=pcb" in extra else "ReidNet")

@@ -37,7 +37,7 @@ def test_resnets_are_the_existing_trunks_draw_for_draw():
 
 
 def test_unknown_names_and_options_are_refused():
-    with pytest.raises(ValueError, match="unknown backbone 'vgg16'"):
+    with pytest.raises(ValueError, match="backbone must be one of .* or 'timm:<model>' / 'torchvision:<model>', got 'vgg16'"):
         build_trunk("vgg16")
     with pytest.raises(ValueError, match="no options"):
         build_trunk("resnet50", img_size=(256, 128))
