@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reidkit.adapters.models.names import HEADS
 from reidkit.adapters.models.pooling import build_pooling
 from reidkit.adapters.models.trunks import build_trunk
 from reidkit.adapters.models.vit import VITS
@@ -170,9 +171,6 @@ def _classifier(in_features: int, num_classes: int) -> nn.Linear:
     layer = nn.Linear(in_features, num_classes, bias=False)
     nn.init.normal_(layer.weight, std=0.001)
     return layer
-
-
-HEADS = ("bnneck", "pcb")
 
 
 def build_reid_model(

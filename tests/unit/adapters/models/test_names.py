@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from reidkit.adapters.models import backbone, generic, ibn, names, osnet, trunk, vit, weights
+from reidkit.adapters.models import generic, ibn, names, osnet, trunk, vit, weights
 
 
 def test_the_names_are_the_factories_names():
@@ -14,7 +14,6 @@ def test_the_names_are_the_factories_names():
     assert names.OSNET_NAMES == osnet.OSNET_NAMES
     assert names.VIT_NAMES == tuple(vit.VITS)
     assert names.GENERIC_PREFIXES == generic.GENERIC_PREFIXES
-    assert names.HEADS == backbone.HEADS
     assert names.WEIGHT_FORMATS == weights.WEIGHT_FORMATS
 
 
