@@ -43,6 +43,20 @@ def _positive_sizes(_: object, attribute: Any, value: Sequence[int]) -> None:
         raise ValueError(f"'{attribute.name}' must be increasing epoch numbers >= 0: {list(value)}")
 
 
+WorkerCount = Union[int, Literal["auto"]]
+
+
+def _worker_count(_: object, attribute: Any, value: int | str) -> None:
+    if value != "auto" and value < 0:  # the type is checked when structured
+        raise ValueError(f"'{attribute.name}' must be 'auto' or a count >= 0, got {value!r}")
+
+
+def _structure_worker_count(value: Any, _: Any) -> int | str:
+    if value == "auto" or isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"expected 'auto' or an int >= 0, got {type(value).__name__} {value!r}")
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 
@@ -83,7 +97,9 @@ class InputSettings:
     flip_p: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])
     pad: int = field(default=10, validator=v.ge(0))
     erasing_p: float = field(default=0.5, validator=[v.ge(0.0), v.le(1.0)])
-    num_workers: int = field(default=0, validator=v.ge(0))
+    # DataLoader worker processes: "auto" = up to 8 (with pinned memory, kept across epochs) on a
+    # CUDA device, none on the CPU; a count >= 0 is used on either (adapters/data/loading.py)
+    num_workers: WorkerCount = field(default="auto", validator=_worker_count)
 
 
 # --- model and losses ---------------------------------------------------------------------------
@@ -399,6 +415,7 @@ def make_converter() -> cattrs.Converter:
         return converter.structure({**value, "kind": kind}, by_kind[kind])
 
     converter.register_structure_hook_func(_is_kind_union, structure_kind_union)
+    converter.register_structure_hook_func(lambda tp: tp == WorkerCount, _structure_worker_count)
     # cattrs would coerce 1.5 to 1 and "yes" to True; a profile value of the wrong type is a typo.
     converter.register_structure_hook(int, _strict(int, (int,)))
     converter.register_structure_hook(float, _strict(float, (int, float)))

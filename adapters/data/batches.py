@@ -10,25 +10,31 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
 from reidkit.adapters.data.datasets import ImageDataset
+from reidkit.adapters.data.loading import LoaderOptions
 from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ImageRecord
 
 
+IN_PROCESS = LoaderOptions()  # no worker processes: the transforms run in the training process
+
+
 class LoaderBatchSource:
     """``TrainingBatch``es of ``batch_size`` = P x K samples, every sample stamped with ``domain``.
 
     Randomness of epoch e, re-applied each time its loader starts iterating: the sampler's order
-    comes from ``sampler.set_epoch(e)``; augmentation in worker w draws from torch seeded with the
-    loader's base seed + w, the base seed drawn from a generator seeded from (seed, e). With
-    ``num_workers=0`` the transforms run in this process and draw from torch's *global* RNG, so
-    starting to iterate epoch e's loader reseeds that global RNG from (seed, e); whatever else
-    draws from it in this process during the epoch (dropout, say) is then reproducible too.
+    comes from ``sampler.set_epoch(e)``. With worker processes (``loading.num_workers`` > 0) one
+    loader serves every epoch (its workers persist with ``loading.persistent_workers``) and each
+    sample's augmentation draws from torch, numpy and ``random`` seeded from (seed, e, its position
+    in the epoch), whichever worker decodes it: the batches are the same for any worker count. With
+    no worker the transforms run in this process and draw from torch's *global* RNG, so starting
+    to iterate epoch e's loader reseeds that global RNG from (seed, e); whatever else draws from it
+    in this process during the epoch (dropout, say) is then reproducible too.
     Under data parallelism ``rank`` gives each rank its own augmentation stream (rank 0's is the
     single-process one).
     """
@@ -40,8 +46,7 @@ class LoaderBatchSource:
         batch_size: int,
         *,
         seed: int,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        loading: LoaderOptions = IN_PROCESS,
         rank: int = 0,
         domain: int = SOURCE_DOMAIN,
     ) -> None:
@@ -49,37 +54,64 @@ class LoaderBatchSource:
             raise ValueError(
                 f"batch_size {batch_size} must equal the sampler's P x K = {sampler.batch_size}"
             )
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if not isinstance(loading, LoaderOptions):
+            raise TypeError(f"loading must be LoaderOptions, got {type(loading).__name__}")
         self.dataset = dataset
         self.sampler = sampler
         self.batch_size = batch_size
         self.seed = int(seed)
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
+        self.loading = loading
         self.rank = int(rank)
         self.domain = int(domain)
+        self._workers: DataLoader | None = None  # with worker processes: one loader for every epoch
+
+    @property
+    def num_workers(self) -> int:
+        return self.loading.num_workers
 
     def __len__(self) -> int:
         return len(self.sampler) // self.batch_size
 
-    def epoch(self, epoch: int) -> _Epoch:
+    def epoch(self, epoch: int) -> _Epoch | _WorkerEpoch:
+        epoch_seed = loader_seed(self.seed, epoch, self.rank)
+        if self.loading.num_workers:
+            return _WorkerEpoch(self, epoch, epoch_seed)
         self.sampler.set_epoch(epoch)
         loader = _EpochLoader(
             self.dataset,
             epoch=epoch,
-            epoch_seed=loader_seed(self.seed, epoch, self.rank),
+            epoch_seed=epoch_seed,
             batch_size=self.batch_size,
             sampler=self.sampler,
-            num_workers=self.num_workers,
             drop_last=True,
-            pin_memory=self.pin_memory,
             generator=torch.Generator(),
             worker_init_fn=seed_worker,
-            # A fresh loader per epoch: persistent workers would carry their RNG across epochs.
-            persistent_workers=False,
+            **self.loading.dataloader_kwargs(),
         )
         return _Epoch(loader, self.domain)
+
+    def close(self) -> None:
+        """Stops this source's worker processes (if it has any); a later epoch starts new ones."""
+        loader, self._workers = self._workers, None
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None:
+            iterator._shutdown_workers()
+
+    def _worker_loader(self) -> DataLoader:
+        """The loader every epoch iterates (its workers persist with ``persistent_workers``): the
+        sampler hands the workers (index, seed) pairs, so what a worker draws for a sample depends
+        on neither the worker nor what it drew before."""
+        if self._workers is None:
+            self._workers = DataLoader(
+                _SeededItems(self.dataset),
+                batch_size=self.batch_size,
+                sampler=_SampleSeeds(self.sampler),
+                drop_last=True,
+                generator=torch.Generator().manual_seed(0),  # nothing draws from torch's global RNG
+                worker_init_fn=seed_worker,
+                **self.loading.dataloader_kwargs(),
+            )
+        return self._workers
 
 
 def identity_batches(
@@ -92,7 +124,7 @@ def identity_batches(
     stream: str = "",
     num_batches: int = 0,
     camera_aware: bool = False,
-    num_workers: int = 0,
+    loading: LoaderOptions = IN_PROCESS,
     rank: int = 0,
     world_size: int = 1,
     domain: int = SOURCE_DOMAIN,
@@ -115,7 +147,7 @@ def identity_batches(
     )
     dataset = ImageDataset(records, transform)
     return LoaderBatchSource(
-        dataset, sampler, sampler.batch_size, seed=seed, num_workers=num_workers, rank=rank, domain=domain
+        dataset, sampler, sampler.batch_size, seed=seed, loading=loading, rank=rank, domain=domain
     )
 
 
@@ -152,6 +184,76 @@ class _Epoch:
     def __iter__(self) -> Iterator[TrainingBatch]:
         for item in self.loader:
             yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], self.domain)
+
+
+class _WorkerEpoch:
+    """One epoch of a source with worker processes: iterating it points the source's one loader
+    at this epoch (its sampler's order and its samples' seeds), then reads it. Iterating it again
+    repeats the epoch; two epochs of one source are read one after the other, not interleaved."""
+
+    def __init__(self, source: LoaderBatchSource, epoch: int, epoch_seed: int) -> None:
+        self.source, self.epoch, self.epoch_seed = source, epoch, epoch_seed
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self) -> Iterator[TrainingBatch]:
+        loader = self.source._worker_loader()
+        seeds = loader.sampler
+        assert isinstance(seeds, _SampleSeeds)
+        seeds.epoch, seeds.epoch_seed = self.epoch, self.epoch_seed
+        domain = self.source.domain
+        for item in loader:
+            yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], domain)
+
+
+class _SampleSeeds(Sampler):
+    """The identity sampler's indices of ``epoch``, each paired with the seed its augmentation
+    draws from: a pure function of (epoch seed, position in the epoch). The sampler runs in the
+    training process, so setting ``epoch`` here reaches workers that started epochs ago."""
+
+    def __init__(self, sampler: IdentitySampler) -> None:
+        self.sampler = sampler
+        self.epoch = 0
+        self.epoch_seed = 0
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        self.sampler.set_epoch(self.epoch)
+        epoch_seed = self.epoch_seed
+        for position, index in enumerate(self.sampler):
+            yield int(index), sample_seed(epoch_seed, position)
+
+
+class _SeededItems(Dataset):
+    """``dataset[index]`` drawn with torch, numpy and ``random`` seeded from the item's seed."""
+
+    def __init__(self, dataset: ImageDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, object]:
+        index, seed = item
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        return self.dataset[index]
+
+
+_MASK64 = 2**64 - 1
+
+
+def sample_seed(epoch_seed: int, position: int) -> int:
+    """A 63-bit seed for the ``position``-th sample of an epoch (splitmix64 of the pair: cheap
+    enough for the training process to compute per sample, and nearby pairs do not collide)."""
+    z = (int(epoch_seed) + (int(position) + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 1
 
 
 class _EpochLoader(DataLoader):

@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN, TrainingBatch
-from reidkit.adapters.data.batches import LoaderBatchSource
+from reidkit.adapters.data.batches import IN_PROCESS, LoaderBatchSource
 from reidkit.adapters.data.datasets import ImageDataset
+from reidkit.adapters.data.loading import LoaderOptions
 from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.domain.errors import PseudoLabelError
 from reidkit.domain.ports import BatchSource
@@ -34,7 +35,7 @@ class PseudoLabelledBatches:
         ids_per_batch: int,
         num_batches: int,
         seed: int,
-        num_workers: int = 0,
+        loading: LoaderOptions = IN_PROCESS,
         domain: int = TARGET_DOMAIN,
         rank: int = 0,
         world_size: int = 1,
@@ -50,7 +51,7 @@ class PseudoLabelledBatches:
         self.ids_per_batch = ids_per_batch
         self.num_batches = num_batches
         self.seed = seed
-        self.num_workers = num_workers
+        self.loading = loading
         self.domain = domain
         self.rank, self.world_size = rank, world_size
         self.singletons_once = singletons_once
@@ -78,12 +79,14 @@ class PseudoLabelledBatches:
             world_size=self.world_size,
             singletons_once=self.singletons_once,
         )
+        if self._source is not None:
+            self._source.close()  # the last epoch's workers hold the last epoch's labels
         self._source = LoaderBatchSource(
             dataset,
             sampler,
             sampler.batch_size,
             seed=self.seed,
-            num_workers=self.num_workers,
+            loading=self.loading,
             rank=self.rank,
             domain=self.domain,
         )

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from reidkit.adapters.data.datasets import ImageDataset
+from reidkit.adapters.data.loading import LoaderOptions
 from reidkit.domain.types import FeatureMatrix, ImageRecord
 
 
@@ -32,20 +33,19 @@ class TorchFeatureEncoder:
         *,
         batch_size: int = 128,
         device: str | torch.device = "cpu",
-        num_workers: int = 0,
+        loading: LoaderOptions | None = None,
         normalize: bool = False,
         flip_augment: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         self.model = model
         self.transform = transform
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.num_workers = num_workers
+        # one pass per encode(): workers that outlive it would only hold their memory
+        self.loading = loading if loading is not None else LoaderOptions(pin_memory=self.device.type == "cuda")
         self.normalize = normalize
         self.flip_augment = flip_augment
         self.progress = progress
@@ -58,8 +58,7 @@ class TorchFeatureEncoder:
             ImageDataset(records, self.transform),
             batch_size=self.batch_size,
             shuffle=False,  # row i must stay record i
-            num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
+            **self.loading.dataloader_kwargs(persistent=False),
         )
         was_training = self.model.training
         self.model.eval()

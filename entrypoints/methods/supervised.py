@@ -50,7 +50,7 @@ def container() -> type:
             instances_per_id=config.train.instances_per_id,
             seed=config.seed,
             num_batches=config.train.iters_per_epoch,
-            num_workers=config.input.num_workers,
+            loading=training.loading,
             rank=training.group.provided.rank,
             world_size=training.group.provided.world_size,
         )

@@ -22,7 +22,7 @@ def feature_encoder(config: providers.Configuration, training: providers.Contain
         data.test_transform,
         batch_size=config.eval.batch_size,
         device=training.process.provided.device,
-        num_workers=config.input.num_workers,
+        loading=training.loading,
         flip_augment=config.eval.flip,
         progress=providers.Callable(progress_callback, "features", training.group.provided.is_main),
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from reidkit.adapters.data.loading import loader_options, ranks_on_this_machine
 from reidkit.adapters.runtime.checkpoint import AtomicFiles, TorchCheckpointer
 from reidkit.adapters.runtime.collectives import ProcessGroup
 from reidkit.adapters.runtime.distributed import MainProcessCheckpointer, MainProcessObserver
@@ -58,6 +59,13 @@ class TrainingRuntime(containers.DeclarativeContainer):
         skips_bad_steps=providers.Callable(bool, config.train.max_bad_steps),
     )
     schedule = providers.Singleton(Schedule, epochs=config.train.epochs, eval_every=config.train.eval_every)
+    # how every DataLoader of the run loads ([input] num_workers, resolved for the device once)
+    loading = providers.Singleton(
+        loader_options,
+        config.input.num_workers,
+        process.provided.device,
+        local_ranks=providers.Callable(ranks_on_this_machine),
+    )
 
     run_folder = providers.Factory(Path, config.runtime.work_dir)
     observers = providers.List(

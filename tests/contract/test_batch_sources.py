@@ -20,6 +20,7 @@ from attrs import frozen
 
 from reidkit.adapters.data.batch import TrainingBatch
 from reidkit.adapters.data.batches import identity_batches
+from reidkit.adapters.data.loading import LoaderOptions
 from reidkit.adapters.data.market import read_market
 from reidkit.adapters.data.pseudo_batches import JointBatches, PseudoLabelledBatches
 from reidkit.adapters.data.synth import ensure_synthetic
@@ -86,6 +87,21 @@ def loader_batch_source(request: pytest.FixtureRequest, *, num_batches: int = 3)
     return Case(make)
 
 
+def loader_batch_source_with_workers(request: pytest.FixtureRequest) -> Case:
+    """Two persistent worker processes: every sample's augmentation is seeded by its position in
+    the epoch, so nothing drawn in this process between batches reaches it."""
+    records = request.getfixturevalue("source_records")
+    loading = LoaderOptions(num_workers=2, persistent_workers=True, prefetch_factor=2)
+
+    def make() -> BatchSource[TrainingBatch]:
+        return identity_batches(
+            records, transform(), ids_per_batch=P, instances_per_id=K, seed=SEED, stream="source",
+            num_batches=3, loading=loading,
+        )
+
+    return Case(make, interleaved_draws=None)
+
+
 def pseudo_labels(records: tuple[ImageRecord, ...]) -> PseudoLabels:
     """Cluster = pid % TARGET_CLUSTERS, every fifth record an outlier."""
     ids = np.array([r.pid % TARGET_CLUSTERS for r in records], dtype=np.int64)
@@ -121,11 +137,12 @@ def fake_batches(request: pytest.FixtureRequest) -> Case:
 
 CASES: dict[str, Callable[[pytest.FixtureRequest], Case]] = {
     "loader_batch_source": loader_batch_source,
+    "loader_batch_source_with_workers": loader_batch_source_with_workers,
     "pseudo_labelled_batches": pseudo_labelled_batches,
     "joint_batches": joint_batches,
     "fake_batches": fake_batches,
 }
-RANDOM = ["joint_batches", "loader_batch_source", "pseudo_labelled_batches"]
+RANDOM = ["joint_batches", "loader_batch_source", "loader_batch_source_with_workers", "pseudo_labelled_batches"]
 
 
 @pytest.fixture(params=sorted(CASES))

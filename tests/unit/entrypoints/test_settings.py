@@ -56,6 +56,10 @@ def test_shipped_profiles_load_and_name_a_known_method(name):
         (["runtime.threads=100000"], "'threads' must be <= 1024: 100000 @ profile.runtime"),
         (["eval.domains=[]"], "'domains' is empty: name at least one domain to evaluate (the first picks the best checkpoint, best.pt; a run without one would end with no metrics and no best model) @ profile.eval"),
         (["train.max_bad_steps=-1"], "'max_bad_steps' must be >= 0: -1 @ profile.train"),
+        (["input.num_workers=-1"], "'num_workers' must be 'auto' or a count >= 0, got -1 @ profile.input"),
+        (["input.num_workers=1.5"], "expected 'auto' or an int >= 0, got float 1.5 @ profile.input.num_workers"),
+        (["input.num_workers='many'"], "expected 'auto' or an int >= 0, got str 'many' @ profile.input.num_workers"),
+        (["input.num_workers=true"], "expected 'auto' or an int >= 0, got bool True @ profile.input.num_workers"),
         (["train=3"], "[train] is a table of settings, got int 3; set one of its keys (--set train.KEY=VALUE) @ profile.train"),
         (["pseudo_labeler=3"], "[pseudo_labeler] is a table of settings, got int 3; set one of its keys (--set pseudo_labeler.KEY=VALUE) @ profile.pseudo_labeler"),
         (["data.kind=market", "data.roots=3"], "expected a table, got int @ profile.data.roots"),
@@ -171,3 +175,12 @@ def test_a_folder_is_not_a_profile(tmp_path):
     folder.mkdir()
     with pytest.raises(ProfileError, match=r"^profile .*folder\.toml is a folder, not a TOML file$"):
         load_profile(str(folder))
+
+
+@pytest.mark.parametrize(("overrides", "workers"), [([], "auto"), (["input.num_workers='auto'"], "auto"), (["input.num_workers=auto"], "auto"), (["input.num_workers=0"], 0), (["input.num_workers=6"], 6)])
+def test_num_workers_is_auto_by_default_or_a_count_and_survives_the_resolved_profile(overrides, workers, tmp_path):
+    profile = load_profile("strong_baseline", overrides)
+    assert profile.input.num_workers == workers
+    written = tmp_path / "profile.toml"
+    written.write_text(profile_toml(profile))
+    assert load_profile(str(written)) == profile

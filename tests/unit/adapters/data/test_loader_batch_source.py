@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from reidkit.adapters.data.batch import SOURCE_DOMAIN, TARGET_DOMAIN, TrainingBatch
-from reidkit.adapters.data.batches import LoaderBatchSource
+from reidkit.adapters.data.batches import LoaderBatchSource, sample_seed
 from reidkit.adapters.data.datasets import ImageDataset
+from reidkit.adapters.data.loading import LoaderOptions
 from reidkit.adapters.data.samplers import IdentitySampler
 from reidkit.adapters.data.transforms import build_train_transform
 from reidkit.domain.types import ImageRecord
@@ -32,7 +33,8 @@ def dataset(tmp_path: Path) -> ImageDataset:
 def _source(dataset: ImageDataset, *, workers: int = 0, seed: int = 1, **kwargs) -> LoaderBatchSource:
     labels = [r.pid for r in dataset.records]
     sampler = IdentitySampler(labels, instances_per_id=2, ids_per_batch=3, seed=seed, num_batches=3)
-    return LoaderBatchSource(dataset, sampler, 6, seed=seed, num_workers=workers, **kwargs)
+    loading = LoaderOptions(num_workers=workers, persistent_workers=workers > 0, prefetch_factor=2 if workers else None)
+    return LoaderBatchSource(dataset, sampler, 6, seed=seed, loading=loading, **kwargs)
 
 
 FIELDS = ("images", "labels", "indexes", "domains")
@@ -115,3 +117,43 @@ def test_batch_size_must_be_p_times_k(dataset: ImageDataset) -> None:
     sampler = IdentitySampler([r.pid for r in dataset.records], 2, 3, seed=0)
     with pytest.raises(ValueError, match=r"batch_size 8 must equal the sampler's P x K = 6"):
         LoaderBatchSource(dataset, sampler, 8, seed=0)
+
+
+def test_worker_processes_keep_an_epoch_whatever_ran_before_and_however_many_there_are(dataset: ImageDataset) -> None:
+    """Persistent workers serve every epoch: epoch 2 read after epochs 0 and 1 (an uninterrupted
+    run) is epoch 2 read first (a run resumed there), with one worker or two."""
+    uninterrupted = _source(dataset, workers=2)
+    try:
+        _collect(uninterrupted.epoch(0))
+        partly = iter(uninterrupted.epoch(1))
+        next(partly)  # an epoch left unfinished (a joint source stops at the shorter half)
+        reference = _collect(uninterrupted.epoch(2))
+        first_loader = uninterrupted._workers
+        assert _same(_collect(uninterrupted.epoch(2)), reference)
+        assert uninterrupted._workers is first_loader  # the same loader (and workers) again
+    finally:
+        uninterrupted.close()
+    resumed = _source(dataset, workers=1)
+    try:
+        torch.rand(100)
+        assert _same(_collect(resumed.epoch(2)), reference)
+        assert not _same(_collect(resumed.epoch(3)), reference)
+    finally:
+        resumed.close()
+
+
+def test_close_stops_the_workers_and_a_later_epoch_starts_new_ones(dataset: ImageDataset) -> None:
+    source = _source(dataset, workers=1)
+    reference = _collect(source.epoch(0))
+    workers = source._workers._iterator._workers  # the DataLoader's worker processes
+    assert all(w.is_alive() for w in workers)
+    source.close()
+    assert source._workers is None and not any(w.is_alive() for w in workers)
+    assert _same(_collect(source.epoch(0)), reference)
+    source.close()
+
+
+def test_sample_seeds_differ_by_position_and_epoch() -> None:
+    seeds = {sample_seed(epoch_seed, position) for epoch_seed in (0, 1, 2**62) for position in range(1000)}
+    assert len(seeds) == 3000
+    assert all(0 <= s < 2**63 for s in seeds)
