@@ -20,6 +20,18 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in (demo, train, adapt, evaluate, label, data, doctor):
         command.register(subparsers)
+    # every command (each leaf: `data synth`, not `data`) takes --quiet; the profile commands pass
+    # it on as runtime.quiet (commands/common.py profile_from)
+    pending = list(subparsers.choices.values())
+    while pending:
+        command_parser = pending.pop()
+        nested = [a for a in command_parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:
+            pending.extend(choice for action in nested for choice in action.choices.values())
+        else:
+            command_parser.add_argument(
+                "--quiet", action="store_true", help="no progress bars; only warnings and errors on stderr"
+            )
     return parser
 
 

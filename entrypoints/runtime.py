@@ -51,14 +51,15 @@ class ProcessRuntime:
 
 
 def process_runtime(
-    *, seed: int, threads: int, device: str, run_dir: str, timeout_s: float = 300.0
+    *, seed: int, threads: int, device: str, run_dir: str, timeout_s: float = 300.0, quiet: bool = False
 ) -> Iterator[ProcessRuntime]:
     launch = Launch.from_environ(os.environ)
     folder = Path(run_dir)
     if launch.rank == 0:
         writable_run_folder(folder)
     with ExitStack() as stack:
-        log_file = configure_logging(folder / "log.jsonl", rank=launch.rank)
+        # quiet: the console shows warnings and errors only; log.jsonl keeps every event
+        log_file = configure_logging(folder / "log.jsonl", rank=launch.rank, console_level="warning" if quiet else None)
         if log_file is not None:
             stack.callback(log_file.close)
         configure_threads(threads)

@@ -240,6 +240,9 @@ class RuntimeSettings:
     # the longest any rank waits for the others (rendezvous, every collective) before the job
     # fails instead of hanging; see docs/doctor.md for why 300 s
     collective_timeout_s: float = field(default=300.0, validator=[v.gt(0.0), v.le(86400.0)])
+    # no progress bars, and only warnings and errors on the console (log.jsonl keeps every event);
+    # `--quiet` on the command line sets it
+    quiet: bool = False
 
 
 # --- adaptation (every method but supervised) -------------------------------------------------

@@ -24,16 +24,33 @@ class _JsonLinesTee:
         return event
 
 
+class _ConsoleLevel:
+    """A processor that drops the events below ``level`` (a logging level number): placed after
+    the JSON-lines tee, the run's file keeps every event while the console shows only these."""
+
+    def __init__(self, level: int) -> None:
+        self._level = level
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if logging.getLevelName(str(event.get("level", method)).upper()) < self._level:
+            raise structlog.DropEvent
+        return event
+
+
 def _stderr_logger(*_: Any) -> structlog.PrintLogger:
     # Look sys.stderr up per logger, not once: whoever replaced it since (a test's capture, a
     # notebook) may have closed the stream that was current when logging was configured.
     return structlog.PrintLogger(file=sys.stderr)
 
 
-def configure_logging(json_path: Path | None = None, *, rank: int = 0, level: str = "info") -> TextIO | None:
+def configure_logging(
+    json_path: Path | None = None, *, rank: int = 0, level: str = "info", console_level: str | None = None
+) -> TextIO | None:
     """Configure structlog for this process; returns the open JSON-lines file (caller closes it).
 
     Only rank 0 writes the file; every rank logs to its console with its rank in each line.
+    ``console_level`` (e.g. "warning" for ``--quiet``) shows only events at or above it on the
+    console; the file still gets every event from ``level`` up.
     """
     stream = None
     processors: list[Any] = [
@@ -47,6 +64,8 @@ def configure_logging(json_path: Path | None = None, *, rank: int = 0, level: st
         json_path.parent.mkdir(parents=True, exist_ok=True)
         stream = json_path.open("a", encoding="utf-8")
         processors.append(_JsonLinesTee(stream))
+    if console_level is not None:
+        processors.append(_ConsoleLevel(getattr(logging, console_level.upper())))
     processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(
         processors=processors,

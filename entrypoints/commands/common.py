@@ -37,7 +37,8 @@ def profile_from(args: argparse.Namespace) -> Profile:
     from reidkit.entrypoints.app import checked_options
     from reidkit.entrypoints.methods import method_spec
 
-    profile = load_profile(args.profile, args.overrides)
+    quiet = ["runtime.quiet=true"] if getattr(args, "quiet", False) else []
+    profile = load_profile(args.profile, [*args.overrides, *quiet])
     checked_options(profile, method_spec(profile.method))
     return profile
 

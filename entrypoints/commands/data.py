@@ -23,7 +23,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     from reidkit.adapters.runtime.observers import progress_callback
 
-    progress = progress_callback(f"generating synthetic data ({args.preset}, seed {args.seed})")
+    progress = progress_callback(f"generating synthetic data ({args.preset}, seed {args.seed})", enabled=not args.quiet)
     roots = ensure_synthetic(args.preset, args.seed, args.out or default_data_dir(), progress=progress)
     for name, root in roots.items():
         summary = read_market(root, domain=name).summary()

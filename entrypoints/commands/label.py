@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from reidkit.entrypoints.clustering import Clustering
     from reidkit.entrypoints.settings import unstructure_profile
 
-    configure_logging()
+    configure_logging(console_level="warning" if args.quiet else None)
     profile = profile_from(args)
     # Where the results go is checked before the clustering, which may take minutes.
     writable_output(args.out, "--out")

@@ -90,7 +90,12 @@ class Adaptation(containers.DeclarativeContainer):
 
     mode = providers.Callable(source_mode, config.adapt.source_domain)
     source_set = providers.Singleton(
-        training_split, data.domains, config.adapt.source_domain, config.data.unreadable, config.runtime.work_dir
+        training_split,
+        data.domains,
+        config.adapt.source_domain,
+        config.data.unreadable,
+        config.runtime.work_dir,
+        config.runtime.quiet,
     )
     # source identities first, then the target's clusters (SpCL's memory, shared heads)
     label_space = providers.Selector(

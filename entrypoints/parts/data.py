@@ -26,8 +26,8 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("REIDKIT_DATA_DIR") or Path.home() / ".cache" / "reidkit" / "synthetic")
 
 
-def synthetic_domains(preset: str, seed: int, cache_dir: str) -> dict[str, ReidDataset]:
-    progress = progress_callback(f"generating synthetic data ({preset}, seed {seed})")
+def synthetic_domains(preset: str, seed: int, cache_dir: str, quiet: bool = False) -> dict[str, ReidDataset]:
+    progress = progress_callback(f"generating synthetic data ({preset}, seed {seed})", enabled=not quiet)
     roots = ensure_synthetic(preset, seed, Path(cache_dir) if cache_dir else default_data_dir(), progress=progress)
     return {name: read_market(root, domain=name) for name, root in roots.items()}
 
@@ -36,9 +36,11 @@ def market_domains(roots: Mapping[str, str]) -> dict[str, ReidDataset]:
     return {name: read_market(root, domain=name) for name, root in roots.items()}
 
 
-def training_split(domains: Mapping[str, ReidDataset], name: str, unreadable: str, run_dir: str) -> ReidDataset:
+def training_split(
+    domains: Mapping[str, ReidDataset], name: str, unreadable: str, run_dir: str, quiet: bool = False
+) -> ReidDataset:
     """The domain ``name`` once its training images are checked, under ``data.unreadable``."""
-    progress = progress_callback(f"checking the training images of '{name}'")
+    progress = progress_callback(f"checking the training images of '{name}'", enabled=not quiet)
     return screen_training_images(pick_domain(domains, name), unreadable, run_dir, progress=progress)  # type: ignore[arg-type]
 
 
@@ -50,12 +52,16 @@ class Data(containers.DeclarativeContainer):
     domains = providers.Selector(
         config.data.kind,
         synthetic=providers.Singleton(
-            synthetic_domains, preset=config.data.preset, seed=config.data.seed, cache_dir=config.data.cache_dir
+            synthetic_domains,
+            preset=config.data.preset,
+            seed=config.data.seed,
+            cache_dir=config.data.cache_dir,
+            quiet=config.runtime.quiet,
         ),
         market=providers.Singleton(market_domains, roots=config.data.roots),
     )
     train_set = providers.Singleton(
-        training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir
+        training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir, config.runtime.quiet
     )
     train_transform = providers.Singleton(
         build_train_transform,

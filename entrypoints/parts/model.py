@@ -12,6 +12,11 @@ from reidkit.adapters.runtime.replication import with_sync_batchnorm
 from reidkit.entrypoints.parts.keys import switch
 
 
+def shows_bars(is_main: bool, quiet: bool) -> bool:
+    """Progress bars: drawn by rank 0 only, and never with ``runtime.quiet``."""
+    return is_main and not quiet
+
+
 def feature_encoder(config: providers.Configuration, training: providers.Container, data: providers.Container,
                     model: providers.Provider) -> providers.Provider:  # fmt: skip
     """``model``'s encoder on the evaluation transform; under torchrun each rank encodes a shard
@@ -24,7 +29,9 @@ def feature_encoder(config: providers.Configuration, training: providers.Contain
         device=training.process.provided.device,
         loading=training.loading,
         flip_augment=config.eval.flip,
-        progress=providers.Callable(progress_callback, "features", training.group.provided.is_main),
+        progress=providers.Callable(
+            progress_callback, "features", providers.Callable(shows_bars, training.group.provided.is_main, config.runtime.quiet)
+        ),
     )
     return providers.Selector(
         training.group.provided.topology,

@@ -3,6 +3,7 @@ and where it keeps its checkpoints."""
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class TrainingRuntime(containers.DeclarativeContainer):
         device=config.runtime.device,
         run_dir=config.runtime.work_dir,
         timeout_s=config.runtime.collective_timeout_s,
+        quiet=config.runtime.quiet,
     )
     # rank and world size as the adapters see them; one process outside torchrun
     group = providers.Singleton(
@@ -70,7 +72,7 @@ class TrainingRuntime(containers.DeclarativeContainer):
     run_folder = providers.Factory(Path, config.runtime.work_dir)
     observers = providers.List(
         providers.Singleton(LoggingObserver, log_every=config.train.log_every),
-        providers.Singleton(ProgressObserver),
+        providers.Singleton(ProgressObserver, enabled=providers.Callable(operator.not_, config.runtime.quiet)),
         providers.Singleton(
             TensorboardObserver,
             providers.Factory(Path, config.runtime.work_dir, "events"),

@@ -35,3 +35,18 @@ def test_other_ranks_write_no_file_and_tag_their_lines(tmp_path, monkeypatch):
     structlog.get_logger("t").info("hello")
     assert not (tmp_path / "log.jsonl").exists()
     assert "rank=1" in out.getvalue()
+
+
+def test_a_console_level_hides_lesser_events_from_the_console_only(tmp_path, monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    stream = configure_logging(tmp_path / "log.jsonl", console_level="warning")
+    log = structlog.get_logger("t")
+    log.info("chatter")
+    log.warning("careful")
+    log.error("broken")
+    stream.close()
+    assert "chatter" not in out.getvalue()
+    assert "careful" in out.getvalue() and "broken" in out.getvalue()
+    events = [json.loads(line)["event"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert events == ["chatter", "careful", "broken"]  # the run's file keeps everything

@@ -42,3 +42,14 @@ def test_auto_on_cuda_starts_workers_that_persist(tiny_data, tmp_path) -> None:
     assert loading == LoaderOptions(
         num_workers=loading.num_workers, pin_memory=True, persistent_workers=True, prefetch_factor=loading.prefetch_factor
     )
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_runtime_quiet_turns_the_progress_bars_off(tiny_data, tmp_path, quiet) -> None:
+    from reidkit.adapters.runtime.observers import ProgressObserver
+    from reidkit.entrypoints.parts.model import shows_bars
+
+    app = _app(tiny_data, tmp_path, "cpu", f"runtime.quiet={'true' if quiet else 'false'}")
+    bars = [o for o in app.container.training.observers() if isinstance(o, ProgressObserver)]
+    assert [o._enabled for o in bars] == [not quiet]
+    assert shows_bars(True, quiet) is not quiet and shows_bars(False, False) is False
