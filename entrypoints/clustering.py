@@ -11,16 +11,29 @@ from dependency_injector import containers, providers
 from reidkit.adapters.clustering.dbscan import DbscanLabeler
 from reidkit.adapters.clustering.infomap_labeler import InfomapLabeler
 from reidkit.adapters.clustering.kmeans import KMeansLabeler
-from reidkit.adapters.clustering.knn import ExactKnn, IvfKnn
+from reidkit.adapters.clustering.knn import ExactKnn, IvfKnn, KnnSearch, TorchKnn, faiss_gpus
 from reidkit.adapters.clustering.self_paced import SelfPacedReliability
 from reidkit.entrypoints.parts.keys import switch
 
 
+def exact_knn(device: object = None) -> KnnSearch:
+    """The exact kNN search: faiss' (on its GPU when it has one), or torch's on the training
+    ``device`` when that is CUDA and faiss cannot use a GPU (faiss-cpu, or a faiss-gpu build that
+    sees none); ``device`` None (``reidkit label``) is faiss."""
+    cuda = device is not None and str(getattr(device, "type", device)).split(":")[0] == "cuda"
+    if cuda and faiss_gpus() == 0:
+        return TorchKnn(device)
+    return ExactKnn()
+
+
 class Clustering(containers.DeclarativeContainer):
     """``labeler`` by ``[pseudo_labeler] kind`` (the profile's seed seeds k-means); ``refiners`` by
-    ``[refine] kind``, applied to its labels in order."""
+    ``[refine] kind``, applied to its labels in order. ``device``: the training device (a run
+    gives it; ``reidkit label`` has none), where the exact kNN may run (``exact_knn``)."""
 
     config = providers.Configuration(strict=True)
+    device = providers.Object(None)
+    exact_knn = providers.Singleton(exact_knn, device)
 
     labeler = providers.Selector(
         config.pseudo_labeler.kind,
@@ -35,7 +48,7 @@ class Clustering(containers.DeclarativeContainer):
             knn=providers.Selector(
                 providers.Callable(switch, config.pseudo_labeler.approximate),
                 on=providers.Singleton(IvfKnn),
-                off=providers.Singleton(ExactKnn),
+                off=exact_knn,
             ),
         ),
         kmeans=providers.Singleton(
@@ -49,6 +62,7 @@ class Clustering(containers.DeclarativeContainer):
             k=config.pseudo_labeler.k,
             min_similarity=config.pseudo_labeler.min_similarity,
             min_cluster_size=config.pseudo_labeler.min_cluster_size,
+            knn=exact_knn,
         ),
     )
     refiners = providers.Selector(

@@ -5,8 +5,10 @@ both (N, k), each row sorted nearest first and including the point itself (a poi
 nearest neighbour). An approximate index may leave a slot empty: index -1, distance +inf.
 
 ``ExactKnn`` is what the k-reciprocal Jaccard parity needs (OpenUnReID's CPU path is a faiss
-``IndexFlatL2``); ``IvfKnn`` and ``HnswKnn`` trade a little recall for time at large N.
-faiss is imported inside the calls so that importing this module costs nothing.
+``IndexFlatL2``); ``TorchKnn`` is the same exact search with torch, in blocks of rows, for a CUDA
+device that faiss cannot use (faiss-cpu, or a faiss-gpu build that sees no GPU); ``IvfKnn`` and
+``HnswKnn`` trade a little recall for time at large N. faiss and torch are imported inside the
+calls so that importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +65,48 @@ class ExactKnn:
         index.add(x)
         distances, indices = index.search(x, k)
         return _finish(distances, indices)
+
+
+def faiss_gpus() -> int:
+    """GPUs faiss can use: 0 for a CPU-only build (faiss-cpu) or when its GPU build sees none."""
+    import faiss
+
+    return int(faiss.get_num_gpus()) if hasattr(faiss, "get_num_gpus") else 0
+
+
+class TorchKnn:
+    """Exact L2 search with torch on ``device``: ``ExactKnn``'s results (up to ties and float
+    error) without faiss' GPU support. The queries go ``block_rows`` at a time against every row,
+    so memory holds a block_rows x N distance block, never N x N; ``block_rows`` None sizes the
+    block to about ``block_elements`` distances (64 Mi: 256 MB of float32).
+    """
+
+    def __init__(self, device: object = "cpu", *, block_rows: int | None = None, block_elements: int = 2**26) -> None:
+        if block_rows is not None and block_rows < 1:
+            raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+        if block_elements < 1:
+            raise ValueError(f"block_elements must be >= 1, got {block_elements}")
+        self.device, self.block_rows, self.block_elements = device, block_rows, block_elements
+
+    def rows_per_block(self, n: int) -> int:
+        return self.block_rows or max(1, self.block_elements // max(1, n))
+
+    def search(self, features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        x = torch.from_numpy(_as_faiss_input(features, k)).to(self.device)
+        norms = (x * x).sum(dim=1)
+        rows = self.rows_per_block(x.shape[0])
+        distances, indices = [], []
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], rows):
+                q = x[start : start + rows]
+                # ||q||^2 + ||x||^2 - 2 q.x, as IndexFlatL2 computes it, clamped at 0 as faiss does
+                block = torch.addmm(norms[None, :], q, x.T, alpha=-2.0).add_(norms[start : start + rows, None]).clamp_(min=0)
+                d, i = torch.topk(block, k, dim=1, largest=False, sorted=True)
+                distances.append(d.cpu())
+                indices.append(i.cpu())
+        return _finish(torch.cat(distances).numpy(), torch.cat(indices).numpy())
 
 
 class IvfKnn:

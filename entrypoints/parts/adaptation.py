@@ -51,7 +51,7 @@ class Adaptation(containers.DeclarativeContainer):
     data = providers.DependenciesContainer()
     transform = providers.Dependency()
 
-    clustering = providers.Container(Clustering, config=config)
+    clustering = providers.Container(Clustering, config=config, device=training.process.provided.device)
     labeler = providers.Selector(
         training.group.provided.topology,
         single=clustering.labeler,
