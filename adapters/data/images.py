@@ -45,6 +45,11 @@ def load_image(path: str | Path) -> Image.Image:
         raise ImageLoadError(f"image {shown} cannot be decoded: {_one_line(error)}") from None
 
 
+def as_rgb(image: Image.Image) -> Image.Image:
+    """``image`` in mode RGB, converted as :func:`load_image` converts a file's pixels."""
+    return _to_rgb(image)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":

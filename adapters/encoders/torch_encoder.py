@@ -73,16 +73,21 @@ class TorchFeatureEncoder:
         rows, done = [], 0
         for batch in loader:
             images = batch["image"].to(self.device, non_blocking=True)
-            features = self._embed(images)
-            if self.flip_augment:
-                features = (features + self._embed(images.flip(dims=[3]))) / 2.0
-            if self.normalize:
-                features = F.normalize(features, dim=1)
-            rows.append(features.cpu().numpy())
+            rows.append(self.embed_batch(images).cpu().numpy())
             done += int(images.shape[0])
             if self.progress is not None:
                 self.progress(done, total)
         return rows
+
+    def embed_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, D) features of a transformed batch already on the device, flipped and normalised
+        as configured; the caller puts the model in eval mode and turns gradients off."""
+        features = self._embed(images)
+        if self.flip_augment:
+            features = (features + self._embed(images.flip(dims=[3]))) / 2.0
+        if self.normalize:
+            features = F.normalize(features, dim=1)
+        return features
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         features = self.model(images)

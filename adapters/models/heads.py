@@ -113,16 +113,28 @@ class ClassifierReset:
             self.optimizer.state.pop(weight, None)
 
 
-def source_model_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """The model weights of a reidkit checkpoint (``checkpoints/*.pt`` of a training run) or of a
-    plain exported state dict."""
+# Where the evaluated network's weights sit in a checkpoint's components: a step's ``model``.
+MODEL_WEIGHTS = ("step", "model")
+
+
+def source_model_state(path: str | Path, location: Sequence[str | int] = MODEL_WEIGHTS) -> dict[str, torch.Tensor]:
+    """The model weights of a reidkit checkpoint (``checkpoints/*.pt`` of a training run), found
+    at ``location`` among its components (a mean-teacher run keeps its teachers at
+    ``("step", "teachers", 0)``), or of a plain exported state dict."""
     path = Path(path)
     if Path(f"{path}.sha256").is_file():
         components = read_checkpoint(path)["components"]
-        step = components.get("step")
-        if not isinstance(step, dict) or not isinstance(step.get("model"), dict):
-            raise CheckpointError(f"{path} has no model weights (components: {sorted(components)})")
-        return dict(step["model"])
+        found: object = components
+        for key in location:
+            try:
+                found = found[key]  # type: ignore[index]
+            except (KeyError, IndexError, TypeError):
+                found = None
+                break
+        if not isinstance(found, dict) or not found:
+            where = "/".join(str(key) for key in location)
+            raise CheckpointError(f"{path} has no model weights at {where} (components: {sorted(components)})")
+        return dict(found)
     state = read_state_dict(path)
     if not state:
         raise CheckpointError(
@@ -138,7 +150,14 @@ _CLASSIFIERS = ("classifier.", "classifiers.")
 def load_source_model(model: ReidNet, path: str | Path) -> None:
     """Starts adaptation from a source-trained model: every tensor but the classifier (whose
     classes were the source identities) must match by name and shape."""
-    state = {k: v for k, v in source_model_state(path).items() if not k.startswith(_CLASSIFIERS)}
+    load_without_classifier(model, source_model_state(path), path)
+    _log.info("source model loaded", path=str(path))
+
+
+def load_without_classifier(model: torch.nn.Module, state: dict[str, torch.Tensor], origin: str | Path) -> None:
+    """Loads ``state`` (from ``origin``) into ``model``, leaving its classifier alone: every other
+    tensor must match by name and shape, else one CheckpointError lists what does not fit."""
+    state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIERS)}
     expected = {k: v for k, v in model.state_dict().items() if not k.startswith(_CLASSIFIERS)}
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
@@ -149,9 +168,8 @@ def load_source_model(model: ReidNet, path: str | Path) -> None:
             for label, names in (("missing", missing), ("unexpected", unexpected), ("other shape", mismatched))
             if names
         ]
-        raise CheckpointError(f"{path} does not fit this model ({'; '.join(problems)}); same backbone and head settings?")
+        raise CheckpointError(f"{origin} does not fit this model ({'; '.join(problems)}); same backbone and head settings?")
     model.load_state_dict(state, strict=False)
-    _log.info("source model loaded", path=str(path), tensors=len(state))
 
 
 def export_trunk(checkpoint: str | Path, out: str | Path) -> Path:

@@ -106,6 +106,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
     try:
         with torch.serialization.safe_globals(_numeric_numpy()):
             raw = torch.load(path, map_location="cpu", weights_only=True)
@@ -122,6 +124,19 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if state is None:
         raise CheckpointError(f"{path} does not hold a state dict (got {type(raw).__name__})")
     return {_strip_module(str(k)): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file (timm's releases, ``reidkit export --format safetensors``): tensors only
+    by construction, so nothing to unpickle."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {_first_line(err)}") from err
+    return {_strip_module(name): tensor for name, tensor in state.items()}
 
 
 def _numeric_numpy() -> list[Any]:

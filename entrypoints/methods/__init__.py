@@ -57,6 +57,8 @@ class MethodSpec:
     starting_models: Callable[[Any], tuple[StartingModel, ...]] = field(default=lambda options: ())
     # profile-wide checks of the method's options, given the whole profile: raise ValueError
     check: Callable[[Any, Any], None] = field(default=lambda profile, options: None)
+    # where the network the method evaluates (and deploys) sits in a checkpoint's components
+    evaluated_weights: tuple[str | int, ...] = ("step", "model")
 
 
 def method_names() -> list[str]:

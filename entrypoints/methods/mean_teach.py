@@ -197,4 +197,5 @@ METHOD = MethodSpec(
     options=MeanTeachOptions,
     starting_models=starting_models,
     check=check,
+    evaluated_weights=("step", "teachers", 0),  # the first mean teacher, as evaluation uses
 )

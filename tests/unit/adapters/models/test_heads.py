@@ -402,3 +402,27 @@ def test_long_lists_of_names_are_cut_to_four_with_a_count(tmp_path):
     target = build_reid_model("resnet34", num_classes=3, last_stride=2)
     message = assert_refused_untouched(target, tmp_path / "small.pt", "missing: ", "more)")
     assert len(message) < 1000
+
+
+class _Teachers:
+    """A mean-teacher step's checkpoint state: students and teachers as lists."""
+
+    def __init__(self, students, teachers) -> None:
+        self.students, self.teachers = students, teachers
+
+    def state_dict(self) -> dict:
+        return {"students": [s.state_dict() for s in self.students], "teachers": [t.state_dict() for t in self.teachers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        raise AssertionError("not restored here")
+
+
+def test_weights_are_found_where_the_method_keeps_them(tmp_path):
+    students, teachers = [tiny_net(1), tiny_net(2)], [tiny_net(3), tiny_net(4)]
+    TorchCheckpointer(tmp_path, {"step": _Teachers(students, teachers)}).save(TrainingProgress(epochs_done=1), is_best=True)
+    state = source_model_state(tmp_path / "best.pt", ("step", "teachers", 0))
+    assert all(torch.equal(state[k], v) for k, v in teachers[0].state_dict().items())
+    with pytest.raises(CheckpointError, match=r"best\.pt has no model weights at step/teachers/2 \(components: \['step'\]\)"):
+        source_model_state(tmp_path / "best.pt", ("step", "teachers", 2))
+    with pytest.raises(CheckpointError, match="no model weights at step/model"):
+        source_model_state(tmp_path / "best.pt")

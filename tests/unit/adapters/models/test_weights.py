@@ -305,3 +305,16 @@ def test_formats_are_detected_and_can_be_forced(tmp_path):
     assert "(ssl_vit format)" in report.summary()
     with pytest.raises(ValueError, match="format"):
         load_pretrained(small(), path, format="caffe")
+
+
+def test_safetensors_files_are_read_as_tensors_only(tmp_path):
+    from safetensors.torch import save_file
+
+    model = small()
+    save_file({f"module.{k}": v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    state = read_state_dict(tmp_path / "w.safetensors")
+    assert state.keys() == model.state_dict().keys()  # DataParallel's prefix stripped as for torch files
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors is not a readable safetensors file"):
+        read_state_dict(tmp_path / "bad.safetensors")

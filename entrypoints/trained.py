@@ -1,0 +1,165 @@
+"""A training run's folder as a model to use.
+
+A run folder holds the resolved profile (``profile.toml``) and ``checkpoints/``: together they
+rebuild the network the run evaluated (the architecture from the profile, the weights from the
+method's place in the checkpoint, domain-specific BN folded to the target's), its test transform
+and its data. ``open_run`` checks the folder without importing torch; the rest builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from attrs import frozen
+
+from reidkit.domain.errors import ReidkitError
+from reidkit.entrypoints.settings import Profile, load_profile
+
+if TYPE_CHECKING:
+    import torch
+
+    from reidkit.adapters.encoders.extractor import FeatureExtractor
+    from reidkit.domain.ports import Evaluator
+    from reidkit.domain.types import ReidDataset
+
+PROFILE_FILE = "profile.toml"
+CHECKPOINTS = "checkpoints"
+
+
+@frozen
+class TrainedRun:
+    """A run folder, its resolved profile (with any ``--set`` on top) and the checkpoint used."""
+
+    folder: Path
+    profile: Profile
+    checkpoint: Path
+
+    @property
+    def evaluated_weights(self) -> tuple[str | int, ...]:
+        from reidkit.entrypoints.methods import method_spec
+
+        return method_spec(self.profile.method).evaluated_weights
+
+
+def open_run(folder: str | Path, checkpoint: str = "best", overrides: Sequence[str] = ()) -> TrainedRun:
+    """The run in ``folder``: ``checkpoint`` is ``best`` (the model the run selected), ``latest``
+    (its newest epoch) or a checkpoint file; ``overrides`` are ``--set`` settings over the run's
+    profile (another data root, say). One ReidkitError naming what is missing otherwise."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReidkitError(f"run folder {folder} does not exist")
+    profile_file = folder / PROFILE_FILE
+    if not profile_file.is_file():
+        raise ReidkitError(
+            f"{folder} has no {PROFILE_FILE}; give the folder of a reidkit train or adapt run (its --work-dir)"
+        )
+    profile = load_profile(str(profile_file), overrides)
+    return TrainedRun(folder=folder, profile=profile, checkpoint=_checkpoint_file(folder, checkpoint))
+
+
+def _checkpoint_file(folder: Path, choice: str) -> Path:
+    checkpoints = folder / CHECKPOINTS
+    if choice == "best":
+        path = checkpoints / "best.pt"
+    elif choice == "latest":
+        pointer = checkpoints / "latest"
+        if not pointer.is_file():
+            raise ReidkitError(f"{folder} has no {CHECKPOINTS}/latest: the run has not finished an epoch")
+        path = checkpoints / pointer.read_text().strip()
+    else:
+        path = Path(choice)
+    if not path.is_file():
+        hint = " (the run has not finished an epoch)" if choice in ("best", "latest") else ""
+        raise ReidkitError(f"checkpoint {path} does not exist{hint}")
+    return path
+
+
+def trained_network(run: TrainedRun, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The network ``run`` evaluated, in eval mode on ``device``: built from the profile without a
+    classifier, its weights from the checkpoint (every tensor must fit), DSBN folded."""
+    from reidkit.adapters.models.dsbn import fold_dsbn
+    from reidkit.adapters.models.heads import load_without_classifier, source_model_state
+    from reidkit.adapters.models.starting import starting_model
+
+    settings = run.profile.model
+    model = starting_model(
+        settings.backbone,
+        num_classes=0,
+        last_stride=settings.last_stride,
+        pooling=settings.pooling,
+        bnneck=settings.bnneck,
+        dropout=settings.dropout,
+        embedding_dim=settings.embedding_dim,
+        head=settings.head,
+        parts=settings.parts,
+        part_dim=settings.part_dim,
+        input_size=(run.profile.input.height, run.profile.input.width),
+        trunk_options=settings.trunk_options,
+        dsbn=settings.dsbn,
+    )
+    load_without_classifier(model, source_model_state(run.checkpoint, run.evaluated_weights), run.checkpoint)
+    return fold_dsbn(model).to(device).eval()
+
+
+def trained_extractor(
+    run: TrainedRun,
+    *,
+    device: str = "auto",
+    batch_size: int | None = None,
+    normalize: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> FeatureExtractor:
+    """``run``'s network behind the run's own test transform and flip setting; ``progress(done,
+    total)`` hears of every batch."""
+    from reidkit.adapters.data.transforms import build_test_transform
+    from reidkit.adapters.encoders.extractor import FeatureExtractor
+    from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
+    from reidkit.adapters.runtime.device import resolve_device
+
+    where = resolve_device(device)
+    profile = run.profile
+    encoder = TorchFeatureEncoder(
+        trained_network(run, where),
+        build_test_transform(profile.input.height, profile.input.width),
+        batch_size=batch_size or profile.eval.batch_size,
+        device=where,
+        normalize=normalize,
+        flip_augment=profile.eval.flip,
+        progress=progress,
+    )
+    return FeatureExtractor(encoder)
+
+
+def run_domains(run: TrainedRun) -> Mapping[str, ReidDataset]:
+    """The data of ``run``'s profile (``--set data.*`` chooses other data), by domain name."""
+    return _data(run).domains()
+
+
+def run_evaluator(run: TrainedRun) -> Evaluator:
+    """The evaluator ``run``'s profile describes (metric, normalisation, re-ranking)."""
+    return _data(run).evaluator()
+
+
+def _data(run: TrainedRun):  # noqa: ANN202 - the Data container
+    from reidkit.entrypoints.parts.data import Data
+    from reidkit.entrypoints.settings import unstructure_profile
+
+    data = Data()
+    data.config.from_dict(unstructure_profile(run.profile))
+    return data
+
+
+def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto", batch_size: int | None = None) -> FeatureExtractor:
+    """A trained model from its run folder, as a function from images to features::
+
+        from reidkit.entrypoints import load
+
+        extractor = load("runs/strong_baseline")
+        features = extractor(["a.jpg", "b.jpg"])  # (2, D) float32, rows of unit length
+
+    It takes paths, PIL images and (H, W, 3) arrays (uint8, or floats in [0, 1]), one or a list;
+    ``checkpoint`` is ``best``, ``latest`` or a checkpoint file."""
+    return trained_extractor(open_run(run_dir, checkpoint), device=device, batch_size=batch_size, normalize=True)
+
