@@ -106,3 +106,37 @@ def metrics_table(rows: Sequence[tuple[str, RetrievalMetrics]]) -> str:
             f"{100 * m.rank(10):6.2f}  {100 * m.mINP:6.2f}  {m.num_valid_queries}/{m.num_queries}"
         )
     return "\n".join(lines)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--run`` (a run folder), ``--checkpoint`` and ``--set`` over the run's profile, ``--device``."""
+    parser.add_argument("--run", type=Path, help="a reidkit train/adapt run folder (holds profile.toml and checkpoints/)")
+    parser.add_argument(
+        "--checkpoint", default="best", help="best (the run's selected model, default), latest, or a checkpoint file"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting of the run's profile, e.g. data.roots.market=/data/Market-1501; repeatable",
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--batch-size", type=int, help="images per forward pass (default: the profile's eval.batch_size)")
+
+
+def trained_run_from(args: argparse.Namespace):  # noqa: ANN201 - a TrainedRun (imports nothing heavy)
+    """The run the command line names, checked before torch is imported."""
+    from reidkit.entrypoints.trained import open_run
+
+    if args.run is None:
+        raise ReidkitError("--run RUN is required: the folder of a reidkit train or adapt run")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ReidkitError(f"--batch-size must be at least 1, got {args.batch_size}")
+    return open_run(args.run, args.checkpoint, args.overrides)
+
+
+def chosen_domains(run, names: Sequence[str] | None) -> list[str]:  # noqa: ANN001 - a TrainedRun
+    """``names``, or the run's evaluation domains."""
+    return list(names) if names else list(run.profile.eval.domains)

@@ -1,4 +1,5 @@
-"""``reidkit evaluate --features FILE.npz``: score saved features from any model."""
+"""``reidkit evaluate``: score saved features from any model (``--features FILE.npz``), or a trained
+run's model on any supported data, test-only (``--run RUN``)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,47 @@ import json
 from pathlib import Path
 
 from reidkit.domain.errors import ReidkitError
-from reidkit.entrypoints.commands.common import metrics_table, writable_output
+from reidkit.entrypoints.commands.common import (
+    add_run_arguments,
+    chosen_domains,
+    metrics_table,
+    trained_run_from,
+    writable_output,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="evaluate saved query/gallery features (Market-1501 protocol)")
-    parser.add_argument("--features", required=True, type=Path, help="npz with query_/gallery_ features, pids, camids")
-    parser.add_argument("--metric", choices=["euclidean", "cosine"], default="euclidean")
+    parser = subparsers.add_parser(
+        "evaluate", help="evaluate saved query/gallery features, or a trained run on its data (Market-1501 protocol)"
+    )
+    parser.add_argument("--features", type=Path, help="npz with query_/gallery_ features, pids, camids")
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--data", "--domain", dest="domains", action="append", help="with --run: a domain to score (default: the run's eval.domains); repeatable"
+    )
+    parser.add_argument("--metric", choices=["euclidean", "cosine"], help="default: euclidean (--features), the run's (--run)")
     parser.add_argument("--max-rank", type=int, default=50)
     parser.add_argument("--json", type=Path, help="write mAP, mINP, cmc, counts and seconds here")
     parser.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking (Zhong et al., plain distances)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="rerank.KEY=VALUE",
-        help="re-ranking settings: rerank.k1 (20), rerank.k2 (6), rerank.lambda_value (0.3)",
-    )
     parser.set_defaults(handler=run)
+    # --set: rerank.k1 (20), rerank.k2 (6), rerank.lambda_value (0.3) with --features; any setting of the run's profile with --run
 
 
 def run(args: argparse.Namespace) -> int:
-    from reidkit.entrypoints.settings import load_profile
-
-    # What the command line says is checked before torch is imported (a few seconds).
-    rerank = load_profile(None, args.overrides).rerank
+    if (args.features is None) == (args.run is None):
+        raise ReidkitError("evaluate needs exactly one of --features FILE.npz or --run RUN")
     if args.max_rank < 1:
         raise ReidkitError(f"--max-rank must be at least 1 (the CMC's length), got {args.max_rank}")
+    return _run_folder(args) if args.run is not None else _feature_file(args)
+
+
+def _feature_file(args: argparse.Namespace) -> int:
+    from reidkit.entrypoints.settings import load_profile
+
+    if args.domains:
+        raise ReidkitError("--data chooses a domain of a run's data; a feature file holds one query/gallery pair")
+    # What the command line says is checked before torch is imported (a few seconds).
+    rerank = load_profile(None, args.overrides).rerank
     if args.json:
         writable_output(args.json, "--json")
 
@@ -44,11 +58,42 @@ def run(args: argparse.Namespace) -> int:
 
     reranker = KReciprocalReranker(rerank.k1, rerank.k2, rerank.lambda_value) if args.rerank else None
     query, gallery = load_feature_file(args.features)
-    evaluator = RankingEvaluator(metric=args.metric, max_rank=args.max_rank, reranker=reranker)
+    evaluator = RankingEvaluator(metric=args.metric or "euclidean", max_rank=args.max_rank, reranker=reranker)
     metrics, timing = evaluator.timed_evaluate(query, gallery)
     seconds = timing.total_s
     print(metrics_table([(args.features.name, metrics)]))
     print(f"{seconds:.3f} s (distance + metrics)")
     if args.json:
         args.json.write_text(json.dumps({**metrics.as_dict(), "seconds": seconds}, indent=2))
+    return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    extra = [f"eval.max_rank={args.max_rank}"]
+    extra += [f"eval.metric='{args.metric}'"] if args.metric else []
+    extra += ["rerank.enabled=true"] if args.rerank else []
+    args.overrides = [*args.overrides, *extra]
+    trained = trained_run_from(args)
+    names = chosen_domains(trained, args.domains)
+    if args.json:
+        writable_output(args.json, "--json")
+
+    import time
+
+    from reidkit.adapters.runtime.observers import progress_callback
+    from reidkit.application.evaluate import evaluations
+    from reidkit.entrypoints.trained import run_evaluator, run_domains, trained_extractor
+
+    extractor = trained_extractor(
+        trained, device=args.device, batch_size=args.batch_size, normalize=False, progress=progress_callback("features", not args.quiet)
+    )
+    started = time.perf_counter()
+    scored = {name: use_case.run() for name, use_case in evaluations(extractor, run_evaluator(trained), run_domains(trained), names).items()}
+    seconds = time.perf_counter() - started
+    label = f"{trained.folder.name} ({trained.checkpoint.name})"
+    print(metrics_table([(f"{label} -> {name}", metrics) for name, metrics in scored.items()]))
+    print(f"{seconds:.1f} s (features + distance + metrics)")
+    if args.json:
+        payload = {name: metrics.as_dict() for name, metrics in scored.items()}
+        args.json.write_text(json.dumps({"run": str(trained.folder), "checkpoint": str(trained.checkpoint), "domains": payload, "seconds": seconds}, indent=2))
     return 0
