@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sys
+import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -26,11 +26,6 @@ from reidkit.adapters.models.names import HEADS, WEIGHT_FORMATS, is_trunk_name, 
 from reidkit.domain.errors import ProfileError
 from reidkit.entrypoints.methods import method_names
 from reidkit.entrypoints.presets import SCALES, scale_settings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 
 
