@@ -59,6 +59,14 @@ class ReidDataset:
     def num_cameras(self) -> int:
         return len({r.camid for r in (*self.train, *self.query, *self.gallery)})
 
+    def split_statistics(self) -> list[tuple[str, int, int, int]]:
+        """(split, identities, images, cameras) for train, query and gallery: the table Torchreid
+        prints for a dataset."""
+        return [
+            (split, len({r.pid for r in records}), len(records), len({r.camid for r in records}))
+            for split, records in (("train", self.train), ("query", self.query), ("gallery", self.gallery))
+        ]
+
     def summary(self) -> dict[str, int]:
         return {
             "train_ids": self.num_train_pids,

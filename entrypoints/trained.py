@@ -134,21 +134,16 @@ def trained_extractor(
 
 def run_domains(run: TrainedRun) -> Mapping[str, ReidDataset]:
     """The data of ``run``'s profile (``--set data.*`` chooses other data), by domain name."""
-    return _data(run).domains()
+    from reidkit.entrypoints.parts.data import profile_data
+
+    return profile_data(run.profile).domains()
 
 
 def run_evaluator(run: TrainedRun) -> Evaluator:
     """The evaluator ``run``'s profile describes (metric, normalisation, re-ranking)."""
-    return _data(run).evaluator()
+    from reidkit.entrypoints.parts.data import profile_data
 
-
-def _data(run: TrainedRun):  # noqa: ANN202 - the Data container
-    from reidkit.entrypoints.parts.data import Data
-    from reidkit.entrypoints.settings import unstructure_profile
-
-    data = Data()
-    data.config.from_dict(unstructure_profile(run.profile))
-    return data
+    return profile_data(run.profile).evaluator()
 
 
 def load(run_dir: str | Path, *, checkpoint: str = "best", device: str = "auto", batch_size: int | None = None) -> FeatureExtractor:

@@ -1,4 +1,5 @@
-"""``reidkit data synth``: generate (or reuse) the embedded synthetic data set."""
+"""``reidkit data synth``: generate (or reuse) the embedded synthetic data set; ``reidkit data
+stats``: identities, images and cameras per split of any data settings."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", type=Path, help="cache folder (default: $REIDKIT_DATA_DIR or ~/.cache/reidkit/synthetic)")
     synth.set_defaults(handler=run_synth)
+    stats = actions.add_parser("stats", help="identities, images and cameras per split of a profile's data (or --set data.*)")
+    stats.add_argument("--profile", help="whose [data] to read (default: the default settings: the demo synthetic data)")
+    stats.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE", help="data settings; repeatable"
+    )
+    stats.add_argument("--data", "--domain", dest="domains", action="append", help="only this domain; repeatable")
+    stats.add_argument("--json", type=Path, help="also write the table here")
+    stats.set_defaults(handler=run_stats)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -30,3 +39,34 @@ def run_synth(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{k}={v}" for k, v in summary.items())
         print(f"{name}: {root}\n  {counts}")
     return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    import json
+
+    from reidkit.application.evaluate import pick_domain
+    from reidkit.entrypoints.commands.common import writable_output
+    from reidkit.entrypoints.settings import load_profile
+
+    profile = load_profile(args.profile, args.overrides)
+    if args.json:
+        writable_output(args.json, "--json")
+
+    from reidkit.entrypoints.parts.data import profile_data
+
+    domains = profile_data(profile).domains()
+    names = args.domains or list(domains)
+    table = {name: pick_domain(domains, name).split_statistics() for name in names}
+    for name, rows in table.items():
+        print(statistics_table(name, rows))
+    if args.json:
+        payload = {name: {split: {"ids": i, "images": n, "cameras": c} for split, i, n, c in rows} for name, rows in table.items()}
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def statistics_table(name: str, rows: list[tuple[str, int, int, int]]) -> str:
+    head = f"  {'subset':<8} | {'# ids':>7} | {'# images':>9} | {'# cameras':>9}"
+    rule = "  " + "-" * (len(head) - 2)
+    body = [f"  {split:<8} | {ids:>7,} | {images:>9,} | {cameras:>9}" for split, ids, images, cameras in rows]
+    return "\n".join([f"{name}:", rule, head, rule, *body, rule])

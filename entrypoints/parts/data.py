@@ -19,6 +19,7 @@ from reidkit.adapters.runtime.observers import progress_callback
 from reidkit.application.evaluate import pick_domain
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.parts.keys import switch
+from reidkit.entrypoints.settings import Profile, unstructure_profile
 
 
 def default_data_dir() -> Path:
@@ -88,3 +89,11 @@ class Data(containers.DeclarativeContainer):
             ),
         ),
     )
+
+
+def profile_data(profile: Profile) -> Data:
+    """The Data container of ``profile`` alone (its domains, transforms and evaluator), for the
+    commands that read data without training."""
+    data = Data()
+    data.config.from_dict(unstructure_profile(profile))
+    return data
