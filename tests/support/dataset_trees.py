@@ -1,0 +1,252 @@
+"""Fabricated dataset trees of empty files, in each reader's official layout (the readers never
+decode an image, so names and list files are all they need).
+
+``small`` helpers write the names a test lists; ``official_*`` helpers write a tree sized to the
+dataset's published statistics (``OFFICIAL``), names spread over identities and cameras so that
+every identity of a split is seen by more than one camera (queries then have matches).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+# Per dataset: split -> (ids, images, cameras); what a correct reader reports (summary keys).
+OFFICIAL: dict[str, dict[str, int]] = {
+    "market": dict(train_ids=751, train_images=12936, query_ids=750, query_images=3368,
+                   gallery_ids=751, gallery_images=15913, cameras=6),
+    "dukemtmc": dict(train_ids=702, train_images=16522, query_ids=702, query_images=2228,
+                     gallery_ids=1110, gallery_images=17661, cameras=8),
+    "msmt17": dict(train_ids=1041, train_images=30248, query_ids=3060, query_images=11659,
+                   gallery_ids=3060, gallery_images=82161, cameras=15),
+    "personx": dict(train_ids=410, train_images=9840, query_ids=856, query_images=5136,
+                    gallery_ids=856, gallery_images=30816, cameras=6),
+    "veri": dict(train_ids=576, train_images=37778, query_ids=200, query_images=1678,
+                 gallery_ids=200, gallery_images=11579, cameras=20),
+    "vehiclex": dict(train_ids=1362, train_images=192150, query_ids=0, query_images=0,
+                     gallery_ids=0, gallery_images=0, cameras=11),
+    "vehicleid": dict(train_ids=13164, train_images=113346, query_ids=800, query_images=6532,
+                      gallery_ids=800, gallery_images=800, cameras=2),
+    "cuhk03_detected": dict(train_ids=767, train_images=7365, query_ids=700, query_images=1400,
+                            gallery_ids=700, gallery_images=5332, cameras=2),
+    "cuhk03_labeled": dict(train_ids=767, train_images=7368, query_ids=700, query_images=1400,
+                           gallery_ids=700, gallery_images=5328, cameras=2),
+}
+MSMT17_VAL_IMAGES = 2373
+VEHICLEID_TESTS = {800: 7332, 1600: 12995, 2400: 20038}
+
+
+def touch(path: Path, content: bytes = b"") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def write_names(folder: Path, names: Iterable[str]) -> None:
+    """Empty files ``folder/name`` (names may hold '/'); fast: no pathlib per file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made: set[str] = set()
+    base = str(folder)
+    for name in names:
+        parent = os.path.dirname(name)
+        if parent and parent not in made:
+            os.makedirs(os.path.join(base, parent), exist_ok=True)
+            made.add(parent)
+        with open(os.path.join(base, name), "wb"):
+            pass
+
+
+def named_splits(root: Path, files: dict[str, Sequence[str]]) -> Path:
+    """``root/<split>/<name>`` for each split's names (Market-style, VeRi-style...)."""
+    for split, names in files.items():
+        write_names(root / split, names)
+    return root
+
+
+def spread(pids: Sequence[int], images: int, cameras: Sequence[int]) -> list[tuple[int, int, int]]:
+    """``images`` (pid, camera, n) triples covering every pid and camera; an identity's images
+    rotate over the cameras, so each identity with 2+ images is seen by 2+ cameras."""
+    out = []
+    for i in range(images):
+        j, k = i % len(pids), i // len(pids)
+        out.append((pids[j], cameras[(j + k) % len(cameras)], i))
+    return out
+
+
+NameFormat = Callable[[int, int, int], str]
+
+
+def official_named(
+    root: Path, name: NameFormat, dirs: Sequence[str], stats: dict[str, int], cameras: Sequence[int],
+    *, extra_gallery_ids: Sequence[int] = (), junk: int = 0,
+) -> Path:
+    """A Market-style tree sized to ``stats``: train ids 1..T, test ids after them (query ids in
+    the gallery, then ``extra_gallery_ids``), plus ``junk`` pid -1 files per split."""
+    train_pids = list(range(1, stats["train_ids"] + 1))
+    test_pids = list(range(stats["train_ids"] + 1, stats["train_ids"] + 1 + stats["query_ids"]))
+    splits = [(dirs[0], train_pids, stats["train_images"])]
+    if len(dirs) > 1:
+        splits += [(dirs[1], test_pids, stats["query_images"]),
+                   (dirs[2], test_pids + list(extra_gallery_ids), stats["gallery_images"])]
+    for folder, pids, images in splits:
+        names = [name(pid, cam, n) for pid, cam, n in spread(pids, images, cameras)]
+        names += [name(-1, cameras[0], 10**6 + n) for n in range(junk)]
+        write_names(root / folder, names)
+    return root
+
+
+def market_name(pid: int, cam: int, n: int) -> str:
+    return f"{pid:04d}_c{cam}s1_{n:06d}_00.jpg" if pid >= 0 else f"-1_c{cam}s1_{n:06d}_00.jpg"
+
+
+def duke_name(pid: int, cam: int, n: int) -> str:
+    return f"{pid:04d}_c{cam}_f{n:07d}.jpg"
+
+
+def veri_name(pid: int, cam: int, n: int) -> str:
+    return f"{pid:04d}_c{cam:03d}_{n:08d}_0.jpg"
+
+
+def msmt17_name(pid: int, cam: int, n: int) -> str:
+    """``0000/0000_000_01_0303morning_0015_0.jpg``: folder, pid, index, camera, date, frame."""
+    return f"{pid:04d}/{pid:04d}_{n % 1000:03d}_{cam:02d}_0303morning_{n:06d}_0.jpg"
+
+
+def msmt17_tree(root: Path, version: str, lists: dict[str, Sequence[tuple[str, int]]], *, create: bool = True) -> Path:
+    """``root`` with the four list files (``lists['train'|'val'|'query'|'gallery']``: (relative
+    path, pid) lines) and, with ``create``, their files in the version's train/test folders."""
+    train_dir, test_dir = ("train", "test") if version == "V1" else ("mask_train_v2", "mask_test_v2")
+    for key in ("train", "val", "query", "gallery"):
+        rows = lists.get(key, ())
+        folder = root / (train_dir if key in ("train", "val") else test_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        (root / f"list_{key}.txt").write_text("".join(f"{path} {pid}\n" for path, pid in rows))
+        if create:
+            write_names(folder, [path for path, _ in rows])
+    return root
+
+
+def official_msmt17(root: Path, version: str = "V1") -> Path:
+    stats = OFFICIAL["msmt17"]
+    cams = list(range(1, 16))
+    train_pids = list(range(stats["train_ids"]))
+    test_pids = list(range(stats["query_ids"]))
+    every = spread(train_pids, stats["train_images"] + MSMT17_VAL_IMAGES, cams)
+    rows = [(msmt17_name(p, c, n), p) for p, c, n in every]
+    lists = {
+        "train": rows[: stats["train_images"]],
+        "val": rows[stats["train_images"]:],
+        "query": [(msmt17_name(p, c, n), p) for p, c, n in spread(test_pids, stats["query_images"], cams)],
+        "gallery": [(msmt17_name(p, c, n + 10**6), p) for p, c, n in spread(test_pids, stats["gallery_images"], cams)],
+    }
+    return msmt17_tree(root, version, lists)
+
+
+def vehicleid_tree(root: Path, train: Sequence[tuple[str, int]], tests: dict[int, Sequence[tuple[str, int]]],
+                   *, extension: str = ".jpg", missing: Iterable[str] = ()) -> Path:
+    """``root/image/<name><extension>`` for every listed name but ``missing``, and the lists."""
+    split = root / "train_test_split"
+    split.mkdir(parents=True, exist_ok=True)
+    (split / "train_list.txt").write_text("".join(f"{n} {v}\n" for n, v in train))
+    names = {n for n, _ in train}
+    for size, rows in tests.items():
+        (split / f"test_list_{size}.txt").write_text("".join(f"{n} {v}\n" for n, v in rows))
+        names |= {n for n, _ in rows}
+    write_names(root / "image", sorted(n + extension for n in names - set(missing)))
+    return root
+
+
+def official_vehicleid(root: Path) -> Path:
+    stats = OFFICIAL["vehicleid"]
+    train = [(f"{1 + i:07d}", v) for i, v in enumerate(
+        pid for pid, _, _ in spread(list(range(1, stats["train_ids"] + 1)), stats["train_images"], [0]))]
+    test_pids = list(range(stats["train_ids"] + 1, stats["train_ids"] + 801))
+    test = [(f"{9_000_000 + i:07d}", pid) for i, (pid, _, _) in enumerate(spread(test_pids, VEHICLEID_TESTS[800], [0]))]
+    return vehicleid_tree(root, train, {800: test})
+
+
+def cuhk03_name(pair: int, pid: int, view: int, n: int) -> str:
+    return f"{pair}_{pid:03d}_{view}_{n:02d}.png"
+
+
+def cuhk03_config(path: Path, filelist: Sequence[str], labels: Sequence[int],
+                  train: Sequence[int], query: Sequence[int], gallery: Sequence[int]) -> Path:
+    """A new-protocol config .mat (MATLAB v5, as released) with 1-based index vectors."""
+    import numpy as np
+    from scipy.io import savemat
+
+    cells = np.empty((len(filelist), 1), dtype=object)
+    for i, name in enumerate(filelist):
+        cells[i, 0] = np.array([name])
+    savemat(str(path), {
+        "filelist": cells,
+        "labels": np.asarray(labels, dtype=np.float64).reshape(-1, 1),
+        "train_idx": np.asarray(train, dtype=np.float64).reshape(-1, 1),
+        "query_idx": np.asarray(query, dtype=np.float64).reshape(-1, 1),
+        "gallery_idx": np.asarray(gallery, dtype=np.float64).reshape(-1, 1),
+    })
+    return path
+
+
+def official_cuhk03_new(root: Path, boxes: str = "detected") -> Path:
+    """images_<boxes>/ and the config sized to the new protocol's statistics (767 + 700 ids over
+    the five camera pairs, both views per identity)."""
+    stats = OFFICIAL[f"cuhk03_{boxes}"]
+    per_pair = [843, 440, 77, 58, 49]
+    persons = [(pair, pid) for pair, count in enumerate(per_pair, start=1) for pid in range(1, count + 1)]
+    filelist: list[str] = []
+    labels: list[int] = []
+    index = {"train": [], "query": [], "gallery": []}
+
+    def add(which: str, person_number: int, view: int, n: int) -> None:
+        pair, pid = persons[person_number - 1]
+        filelist.append(cuhk03_name(pair, pid, view, n))
+        labels.append(person_number)
+        index[which].append(len(filelist))
+
+    train_people = list(range(1, stats["train_ids"] + 1))
+    for person, view, n in spread(train_people, stats["train_images"], [1, 2]):
+        add("train", person, view, 1 + n // (2 * len(train_people)) + (5 if view == 2 else 0))
+    test_people = list(range(stats["train_ids"] + 1, stats["train_ids"] + 1 + stats["query_ids"]))
+    for person, view, n in spread(test_people, stats["query_images"], [1, 2]):
+        add("query", person, view, 1 + (5 if view == 2 else 0))
+    for person, view, n in spread(test_people, stats["gallery_images"], [1, 2]):
+        add("gallery", person, view, 2 + n // (2 * len(test_people)) + (5 if view == 2 else 0))
+    write_names(root / f"images_{boxes}", filelist)
+    cuhk03_config(root / f"cuhk03_new_protocol_config_{boxes}.mat", filelist, labels,
+                  index["train"], index["query"], index["gallery"])
+    return root
+
+
+def cuhk03_mat(path: Path, boxes: dict[str, Sequence[Sequence[Sequence[object]]]],
+               testsets: Sequence[Sequence[tuple[int, int]]]) -> Path:
+    """An HDF5 (MATLAB v7.3) cuhk-03.mat: ``boxes[kind][pair][person]`` is that person's 10
+    cells, each an (H, W, 3) uint8 array or None (an empty cell); ``testsets`` the (pair, pid)
+    rows of each classic split. Needs h5py."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        refs = f.create_group("#refs#")
+        counter = iter(range(10**9))
+
+        def store(value: np.ndarray) -> object:
+            return refs.create_dataset(f"r{next(counter)}", data=value).ref
+
+        empty = np.zeros(2, dtype=np.uint64)
+        for kind, pairs in boxes.items():
+            top = f.create_dataset(kind, (1, len(pairs)), dtype=h5py.ref_dtype)
+            for p, persons in enumerate(pairs):
+                cells = np.empty((10, len(persons)), dtype=object)
+                for q, images in enumerate(persons):
+                    for c in range(10):
+                        image = images[c] if c < len(images) else None
+                        cells[c, q] = store(empty if image is None else np.asarray(image, dtype=np.uint8).T)
+                pair_data = refs.create_dataset(f"pair_{kind}_{p}", (10, len(persons)), dtype=h5py.ref_dtype)
+                pair_data[...] = cells
+                top[0, p] = pair_data.ref
+        sets = f.create_dataset("testsets", (1, len(testsets)), dtype=h5py.ref_dtype)
+        for s, rows in enumerate(testsets):
+            sets[0, s] = store(np.asarray(rows, dtype=np.float64).T)
+    return path
