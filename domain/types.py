@@ -24,12 +24,14 @@ def _readonly(dtype: type) -> object:
 
 @frozen
 class ImageRecord:
-    """One image of a re-ID dataset. ``pid`` -1 is never stored (junk is dropped on reading)."""
+    """One image of a re-ID dataset. ``pid`` -1 is never stored (junk is dropped on reading).
+    ``dataset`` numbers the datasets of a multi-dataset training split (0 otherwise)."""
 
     path: str
     pid: int
     camid: int
     domain: str = ""
+    dataset: int = 0
 
 
 

@@ -52,6 +52,31 @@ def _structure_worker_count(value: Any, _: Any) -> int | str:
     raise TypeError(f"expected 'auto' or an int >= 0, got {type(value).__name__} {value!r}")
 
 
+TrainDomains = Union[str, list[str]]
+
+
+def _train_domains(_: object, attribute: Any, value: str | list[str]) -> None:
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f"'{attribute.name}' is an empty list: name the domain(s) to train on")
+        repeated = sorted({d for d in value if value.count(d) > 1})
+        if repeated:
+            raise ValueError(f"'{attribute.name}' names {repeated} more than once")
+
+
+def _structure_train_domains(value: Any, _: Any) -> str | list[str]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise TypeError(f"expected a domain name or a list of them, got {type(value).__name__} {value!r}")
+
+
+def train_domains(train: Any) -> list[str]:
+    """``train.domain`` as a list (one name or several)."""
+    return [train.domain] if isinstance(train.domain, str) else list(train.domain)
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 
@@ -178,7 +203,12 @@ SchedulerSettings = Union[StepSchedule, CosineSchedule]
 
 @frozen(kw_only=True)
 class TrainSettings:
-    domain: str = "source"
+    # a domain, or several trained together (supervised): their identities and cameras side by side
+    domain: TrainDomains = field(default="source", validator=_train_domains)
+    # P x K batches (identity), or Torchreid's RandomDatasetSampler (datasets) / RandomDomainSampler
+    # (cameras): groups_per_batch datasets or cameras, batch / groups_per_batch images of each
+    sampler: Literal["identity", "datasets", "cameras"] = "identity"
+    groups_per_batch: int = field(default=2, validator=v.ge(1))
     epochs: int = field(default=120, validator=v.ge(1))
     ids_per_batch: int = field(default=16, validator=v.ge(2))
     instances_per_id: int = field(default=4, validator=v.ge(1))
@@ -360,6 +390,10 @@ class Profile:
                 raise ValueError(f"method {self.method!r} needs train.iters_per_epoch >= 1 (pseudo labels change each epoch)")
             if self.adapt.source_model and self.adapt.start_from != "source_model":
                 raise ValueError(f"adapt.source_model is set but adapt.start_from is '{self.adapt.start_from}'")
+            if not isinstance(self.train.domain, str):
+                raise ValueError(f"method {self.method!r} adapts to one domain; train.domain lists {self.train.domain}")
+            if self.train.sampler != "identity":
+                raise ValueError(f"train.sampler '{self.train.sampler}' is for supervised training; method {self.method!r} samples its pseudo labels P x K")
             if self.adapt.source_domain == self.train.domain:
                 raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
         elif self.model.dsbn:
@@ -369,11 +403,23 @@ class Profile:
                 f"a cosine schedule needs scheduler.warmup_epochs ({self.scheduler.warmup_epochs}) below "
                 f"train.epochs ({self.train.epochs})"
             )
+        if self.train.sampler == "datasets" and len(train_domains(self.train)) < self.train.groups_per_batch:
+            raise ValueError(
+                f"train.sampler 'datasets' draws train.groups_per_batch ({self.train.groups_per_batch}) datasets per batch, "
+                f"but train.domain lists {len(train_domains(self.train))}"
+            )
+        if self.train.sampler != "identity":
+            batch = self.train.ids_per_batch * self.train.instances_per_id
+            if batch % self.train.groups_per_batch:
+                raise ValueError(
+                    f"train.sampler '{self.train.sampler}' splits the batch of train.ids_per_batch x train.instances_per_id "
+                    f"({batch}) images evenly over train.groups_per_batch ({self.train.groups_per_batch}) groups"
+                )
         if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
             raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
         if isinstance(self.data, MarketFolders):
             known = set(self.data.roots)
-            named = [("train.domain", self.train.domain)] + [("eval.domains", d) for d in self.eval.domains]
+            named = [("train.domain", d) for d in train_domains(self.train)] + [("eval.domains", d) for d in self.eval.domains]
             if self.adapt.source_domain:
                 named.append(("adapt.source_domain", self.adapt.source_domain))
             for where, domain in named:
@@ -414,6 +460,7 @@ def make_converter() -> cattrs.Converter:
 
     converter.register_structure_hook_func(_is_kind_union, structure_kind_union)
     converter.register_structure_hook_func(lambda tp: tp == WorkerCount, _structure_worker_count)
+    converter.register_structure_hook_func(lambda tp: tp == TrainDomains, _structure_train_domains)
     # cattrs would coerce 1.5 to 1 and "yes" to True; a profile value of the wrong type is a typo.
     converter.register_structure_hook(int, _strict(int, (int,)))
     converter.register_structure_hook(float, _strict(float, (int, float)))

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
 from reidkit.adapters.data.datasets import ImageDataset
 from reidkit.adapters.data.loading import LoaderOptions
-from reidkit.adapters.data.samplers import IdentitySampler
+from reidkit.adapters.data.samplers import GroupSampler, IdentitySampler
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ImageRecord
@@ -42,7 +42,7 @@ class LoaderBatchSource:
     def __init__(
         self,
         dataset: ImageDataset,
-        sampler: IdentitySampler,
+        sampler: IdentitySampler | GroupSampler,
         batch_size: int,
         *,
         seed: int,
@@ -151,6 +151,34 @@ def identity_batches(
     )
 
 
+def group_batches(
+    records: Sequence[ImageRecord],
+    transform: Callable[[Image.Image], torch.Tensor],
+    *,
+    by: str,
+    batch_size: int,
+    groups_per_batch: int,
+    seed: int,
+    num_batches: int = 0,
+    loading: LoaderOptions = IN_PROCESS,
+    rank: int = 0,
+    world_size: int = 1,
+) -> LoaderBatchSource:
+    """Batches of labelled ``records`` drawn ``groups_per_batch`` groups at a time, ``by``
+    ``"datasets"`` (each record's dataset) or ``"cameras"`` (its camera): Torchreid's
+    RandomDatasetSampler and RandomDomainSampler (see ``GroupSampler``)."""
+    if by not in ("datasets", "cameras"):
+        raise ValueError(f"by must be 'datasets' or 'cameras', got {by!r}")
+    groups = [r.dataset if by == "datasets" else r.camid for r in records]
+    try:
+        sampler = GroupSampler(
+            groups, batch_size, groups_per_batch, seed=seed, num_batches=num_batches or None, rank=rank, world_size=world_size
+        )
+    except ValueError as err:
+        raise DatasetError(f"train.sampler '{by}': {err}; lower train.groups_per_batch or the batch size") from None
+    return LoaderBatchSource(ImageDataset(records, transform), sampler, batch_size, seed=seed, loading=loading, rank=rank)
+
+
 def _enough_identities(records: Sequence[ImageRecord], ids_per_batch: int, world_size: int) -> None:
     """A labelled split must hold the P identities of a batch (on every rank); said in the
     settings' names, before training starts."""
@@ -212,7 +240,7 @@ class _SampleSeeds(Sampler):
     draws from: a pure function of (epoch seed, position in the epoch). The sampler runs in the
     training process, so setting ``epoch`` here reaches workers that started epochs ago."""
 
-    def __init__(self, sampler: IdentitySampler) -> None:
+    def __init__(self, sampler: IdentitySampler | GroupSampler) -> None:
         self.sampler = sampler
         self.epoch = 0
         self.epoch_seed = 0

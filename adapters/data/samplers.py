@@ -191,3 +191,84 @@ def _interleave_cameras(indices: np.ndarray, cameras: np.ndarray) -> np.ndarray:
     camera_position = np.empty(len(indices), dtype=np.int64)
     camera_position[:] = np.argsort(np.argsort(first_seen))[np.searchsorted(np.unique(cameras), cameras)]
     return indices[np.lexsort((camera_position, rank))]
+
+
+class GroupSampler(Sampler[int]):
+    """Yields dataset indices, batch after batch of ``groups_per_batch`` groups with
+    ``batch_size // groups_per_batch`` images each: the groups are the records' cameras for
+    Torchreid's RandomDomainSampler, their datasets for its RandomDatasetSampler.
+
+    Each batch draws its groups at random among those with enough images left, and their images
+    without replacement; when fewer than ``groups_per_batch`` groups have enough left, every
+    group's pool is dealt again. So an epoch (``num_batches``, by default about one pass over the
+    images) always has the same length. Torchreid ends an epoch as soon as one selected group runs
+    low, which with groups of unequal sizes shows the larger ones only in part, and its length
+    changes with the draw. The order is a pure function of (seed, epoch), as IdentitySampler's;
+    under data parallelism every rank draws the same global steps and keeps its own slice.
+    """
+
+    def __init__(
+        self,
+        groups: Sequence[int],
+        batch_size: int,
+        groups_per_batch: int,
+        *,
+        seed: int,
+        num_batches: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
+        if groups_per_batch < 1:
+            raise ValueError(f"groups_per_batch must be >= 1, got {groups_per_batch}")
+        if batch_size < groups_per_batch or batch_size % groups_per_batch:
+            raise ValueError(f"batch_size {batch_size} must be a multiple of groups_per_batch {groups_per_batch}")
+        if num_batches is not None and num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}")
+        self._groups = _group_by_label(groups)
+        self.per_group = batch_size // groups_per_batch
+        usable = sum(len(g) >= self.per_group for g in self._groups)
+        if usable < groups_per_batch:
+            raise ValueError(
+                f"groups_per_batch={groups_per_batch} but only {usable} of {len(self._groups)} groups hold "
+                f"{self.per_group} images (batch_size {batch_size} / {groups_per_batch})"
+            )
+        self._batch_size, self.groups_per_batch = int(batch_size), int(groups_per_batch)
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        images = sum(len(g) for g in self._groups)
+        self.num_batches = num_batches if num_batches is not None else max(1, images // (batch_size * world_size))
+        self._epoch = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = int(epoch)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._epoch = int(state["epoch"])
+
+    def __len__(self) -> int:
+        return self.num_batches * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self._epoch])
+        pools: list[list[int]] = []
+        order: list[int] = []
+        for _ in range(self.num_batches * self.world_size):
+            ready = [i for i, pool in enumerate(pools) if len(pool) >= self.per_group]
+            if len(ready) < self.groups_per_batch:
+                pools = [rng.permutation(g).tolist() for g in self._groups]
+                ready = [i for i, pool in enumerate(pools) if len(pool) >= self.per_group]
+            for group in rng.choice(ready, size=self.groups_per_batch, replace=False):
+                order += pools[group][: self.per_group]
+                del pools[group][: self.per_group]
+        if self.world_size == 1:
+            return iter(order)
+        steps = np.asarray(order, dtype=np.int64).reshape(self.num_batches, self.world_size, self.batch_size)
+        return iter(steps[:, self.rank].reshape(-1).tolist())

@@ -1,5 +1,6 @@
 """Supervised training: the strong baseline (Bag of Tricks): ID loss with label smoothing plus
-batch-hard triplet on P x K batches of the labelled ``train.domain``."""
+batch-hard triplet on P x K batches of the labelled ``train.domain`` (one domain or several side by
+side; ``train.sampler`` draws datasets or cameras per batch instead)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ def container() -> type:
     (this module's settings included) must not wait for that."""
     from dependency_injector import containers, providers
 
-    from reidkit.adapters.data.batches import identity_batches
+    import operator
+
+    from reidkit.adapters.data.batches import group_batches, identity_batches
     from reidkit.adapters.steps.supervised import SupervisedStep
     from reidkit.application.supervised_train import SupervisedTrain
     from reidkit.entrypoints.parts.data import Data
@@ -42,18 +45,33 @@ def container() -> type:
         step = providers.Singleton(
             SupervisedStep, network.model, optimizer, supervised_losses(config), scheduler=scheduler, runtime=training.steps
         )
-        batches = providers.Singleton(
-            identity_batches,
-            data.train_set.provided.train,
-            data.train_transform,
-            ids_per_batch=config.train.ids_per_batch,
-            instances_per_id=config.train.instances_per_id,
+        shared = dict(
             seed=config.seed,
             num_batches=config.train.iters_per_epoch,
             loading=training.loading,
             rank=training.group.provided.rank,
             world_size=training.group.provided.world_size,
         )
+        grouped = dict(
+            batch_size=providers.Callable(operator.mul, config.train.ids_per_batch, config.train.instances_per_id),
+            groups_per_batch=config.train.groups_per_batch,
+            **shared,
+        )
+        records = data.train_set.provided.train
+        batches = providers.Selector(
+            config.train.sampler,
+            identity=providers.Singleton(
+                identity_batches,
+                records,
+                data.train_transform,
+                ids_per_batch=config.train.ids_per_batch,
+                instances_per_id=config.train.instances_per_id,
+                **shared,
+            ),
+            datasets=providers.Singleton(group_batches, records, data.train_transform, by="datasets", **grouped),
+            cameras=providers.Singleton(group_batches, records, data.train_transform, by="cameras", **grouped),
+        )
+        del shared, grouped, records  # spelling aids, not providers of the container
         evaluations = run_evaluations(config, data, network.encoder)
         checkpointer = run_checkpointer(training, providers.Dict(step=step))
 

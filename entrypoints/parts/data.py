@@ -4,7 +4,7 @@ evaluator."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dependency_injector import containers, providers
@@ -17,6 +17,7 @@ from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.evaluation.rerank import KReciprocalReranker
 from reidkit.adapters.runtime.observers import progress_callback
 from reidkit.application.evaluate import pick_domain
+from reidkit.domain.combine import combined_training_split
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.parts.keys import switch
 from reidkit.entrypoints.settings import Profile, unstructure_profile
@@ -38,11 +39,15 @@ def market_domains(roots: Mapping[str, str]) -> dict[str, ReidDataset]:
 
 
 def training_split(
-    domains: Mapping[str, ReidDataset], name: str, unreadable: str, run_dir: str, quiet: bool = False
+    domains: Mapping[str, ReidDataset], names: str | Sequence[str], unreadable: str, run_dir: str, quiet: bool = False
 ) -> ReidDataset:
-    """The domain ``name`` once its training images are checked, under ``data.unreadable``."""
-    progress = progress_callback(f"checking the training images of '{name}'", enabled=not quiet)
-    return screen_training_images(pick_domain(domains, name), unreadable, run_dir, progress=progress)  # type: ignore[arg-type]
+    """The training split of ``train.domain``, its images checked under ``data.unreadable``; a
+    list of domains is one split with their identities and cameras side by side."""
+    checked = []
+    for name in [names] if isinstance(names, str) else names:
+        progress = progress_callback(f"checking the training images of '{name}'", enabled=not quiet)
+        checked.append(screen_training_images(pick_domain(domains, name), unreadable, run_dir, progress=progress))  # type: ignore[arg-type]
+    return combined_training_split(checked)
 
 
 class Data(containers.DeclarativeContainer):
