@@ -48,7 +48,7 @@ def has_dirs(*names: str) -> Callable[[Path], bool]:
 def layout_error(base: Path, title: str, layout: str) -> DatasetError:
     """The error for a root whose tree is not ``title``'s: what was expected and what is there."""
     return DatasetError(
-        f"{one_line(str(base))} is not a {title} root (it holds {listing(base)}); expected {layout}"
+        f"{one_line(str(base))} does not have the {title} layout (it holds {listing(base)}); expected {layout}"
     )
 
 

@@ -62,7 +62,7 @@ def test_market_500k_without_the_images_folder_names_it(tmp_path: Path) -> None:
 
 def test_market_given_an_msmt17_root_says_the_layout_is_not_markets(tmp_path: Path) -> None:
     root = msmt17_tree(tmp_path / "MSMT17_V1", "V1", {"train": [("0000/0000_000_01_x_0001_0.jpg", 0)]})
-    with pytest.raises(DatasetError, match=r"is not a Market-1501 root \(it holds list_gallery\.txt.*train/.*\); "
+    with pytest.raises(DatasetError, match=r"does not have the Market-1501 layout \(it holds list_gallery\.txt.*train/.*\); "
                        r"expected bounding_box_train/, query/ and bounding_box_test/") as error:
         _read("market", root)
     assert "does not exist" not in _one_line(error)
@@ -103,7 +103,7 @@ def test_duke_refuses_a_camera_past_8(tmp_path: Path) -> None:
 
 def test_duke_given_a_veri_root_names_its_layout(tmp_path: Path) -> None:
     root = named_splits(tmp_path / "VeRi", {s: ["0001_c001_00016450_0.jpg"] for s in VERI})
-    with pytest.raises(DatasetError, match=r"is not a DukeMTMC-reID root \(it holds image_query/, image_test/, "
+    with pytest.raises(DatasetError, match=r"does not have the DukeMTMC-reID layout \(it holds image_query/, image_test/, "
                        r"image_train/\); expected bounding_box_train/"):
         _read("dukemtmc", root)
 
@@ -147,7 +147,7 @@ def test_veri_refuses_a_camera_past_20_and_names_the_file(tmp_path: Path) -> Non
 
 
 def test_veri_given_a_market_root_names_its_layout(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"is not a VeRi-776 root.*expected image_train/, image_query/ and image_test/"):
+    with pytest.raises(DatasetError, match=r"does not have the VeRi-776 layout.*expected image_train/, image_query/ and image_test/"):
         _read("veri", _market(tmp_path / "m"))
 
 
@@ -163,7 +163,7 @@ def test_vehiclex_is_train_only(tmp_path: Path) -> None:
 
 
 def test_vehiclex_given_a_duke_root_names_its_layout(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"is not a VehicleX root.*expected image_train/"):
+    with pytest.raises(DatasetError, match=r"does not have the VehicleX layout.*expected image_train/"):
         _read("vehiclex", _duke(tmp_path / "d"))
 
 
