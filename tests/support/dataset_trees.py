@@ -44,17 +44,32 @@ def touch(path: Path, content: bytes = b"") -> Path:
 
 
 def write_names(folder: Path, names: Iterable[str]) -> None:
-    """Empty files ``folder/name`` (names may hold '/'); fast: no pathlib per file."""
+    """Empty files ``folder/name`` (names may hold '/'). Hard links to one empty file, about three
+    times faster than creating each (a new source every 60,000 links, under ext4's 65,000)."""
     folder.mkdir(parents=True, exist_ok=True)
     made: set[str] = set()
     base = str(folder)
-    for name in names:
-        parent = os.path.dirname(name)
-        if parent and parent not in made:
-            os.makedirs(os.path.join(base, parent), exist_ok=True)
-            made.add(parent)
-        with open(os.path.join(base, name), "wb"):
-            pass
+    source, links, sources = "", _LINKS_PER_SOURCE, 0
+    try:
+        for name in names:
+            parent = os.path.dirname(name)
+            if parent and parent not in made:
+                os.makedirs(os.path.join(base, parent), exist_ok=True)
+                made.add(parent)
+            if links == _LINKS_PER_SOURCE:
+                if source:
+                    os.unlink(source)
+                source, links, sources = os.path.join(base, f".empty-{sources}"), 0, sources + 1
+                with open(source, "wb"):
+                    pass
+            os.link(source, os.path.join(base, name))
+            links += 1
+    finally:
+        if source:
+            os.unlink(source)
+
+
+_LINKS_PER_SOURCE = 60_000
 
 
 def named_splits(root: Path, files: dict[str, Sequence[str]]) -> Path:

@@ -109,6 +109,7 @@ def read_named_split(
         raise DatasetError(f"{title} split folder {one_line(str(folder))} does not exist")
     names, skipped = scan_images(folder)
     records = []
+    prefix = os.path.join(folder, "")  # string joins: a Path per file costs seconds on 100k files
     for name in names:
         try:
             pid, camid = parse(name)
@@ -117,7 +118,7 @@ def read_named_split(
         if pid == -1:
             skipped["junk"] += 1
             continue
-        records.append(ImageRecord(path=str(folder / name), pid=pid, camid=camid, domain=domain))
+        records.append(ImageRecord(path=prefix + name, pid=pid, camid=camid, domain=domain))
     if skipped:
         log.info("files left out of a split", split=str(folder), images=len(records), **dict(sorted(skipped.items())))
     return tuple(records)

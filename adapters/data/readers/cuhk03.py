@@ -189,6 +189,7 @@ def _new_protocol(
             f"gallery_idx): {one_line(str(error))}"
         ) from None
     present = set(scan_images(images)[0])
+    prefix = os.path.join(images, "")
     sets = {}
     for key, rows in indexes.items():
         records = []
@@ -204,7 +205,7 @@ def _new_protocol(
                 _, _, view = _parse(name)
             except ValueError as error:
                 raise DatasetError(f"{one_line(str(config))}: filelist entry {row + 1}: {one_line(str(error))}") from None
-            records.append(ImageRecord(path=str(images / name), pid=int(labels[row]), camid=view - 1, domain=domain))
+            records.append(ImageRecord(path=prefix + name, pid=int(labels[row]), camid=view - 1, domain=domain))
         sets[key] = records
     return sets["train"], sets["query"], sets["gallery"]
 

@@ -18,6 +18,7 @@ query/gallery under the test folder; a line naming a missing file ends the readi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from attrs import field, frozen, validators
@@ -78,6 +79,7 @@ def read_list(path: Path, folder: Path, present: set[str], domain: str) -> list[
     """The records of one list file; each problem is one line naming the file and line."""
     records = []
     where = one_line(str(path))
+    prefix = os.path.join(folder, "")
     with path.open(encoding="utf-8", errors="surrogateescape") as lines:
         for number, line in enumerate(lines, start=1):
             fields = line.split()
@@ -94,7 +96,7 @@ def read_list(path: Path, folder: Path, present: set[str], domain: str) -> list[
                 raise DatasetError(f"{where} line {number}: {one_line(str(folder / relative))} does not exist")
             if not is_image_name(relative):
                 raise DatasetError(f"{where} line {number}: {one_line(relative)!r} is not an image file name")
-            parts = Path(relative).name.split("_")
+            parts = relative.rsplit("/", 1)[-1].split("_")
             camera = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
             if camera not in CAMERAS:
                 raise DatasetError(
@@ -103,7 +105,7 @@ def read_list(path: Path, folder: Path, present: set[str], domain: str) -> list[
                 )
             if pid < 0:
                 continue  # none in the release; a negative pid is junk as in Market
-            records.append(ImageRecord(path=str(folder / relative), pid=pid, camid=camera - 1, domain=domain))
+            records.append(ImageRecord(path=prefix + relative, pid=pid, camid=camera - 1, domain=domain))
     return records
 
 

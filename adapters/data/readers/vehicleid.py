@@ -23,6 +23,7 @@ nothing, and every query's one gallery image of its identity counts as its match
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Literal
@@ -65,8 +66,9 @@ def read(root: str | Path, *, domain: str = "", options: VehicleIdOptions | None
     if not test_list.is_file():
         raise DatasetError(f"{TITLE} test list {one_line(str(test_list))} does not exist (test_size = {options.test_size})")
     image_dir = found / "image"
+    prefix = os.path.join(image_dir, "")
     train = [
-        ImageRecord(path=str(image_dir / name), pid=vid, camid=0, domain=domain)
+        ImageRecord(path=prefix + name, pid=vid, camid=0, domain=domain)
         for name, vid in read_list(split / "train_list.txt", image_dir, by_stem)
     ]
     by_vid: dict[int, list[str]] = {}
@@ -79,9 +81,9 @@ def read(root: str | Path, *, domain: str = "", options: VehicleIdOptions | None
         chosen = draw.randrange(len(images))
         for index, name in enumerate(images):
             if index == chosen:
-                gallery.append(ImageRecord(path=str(image_dir / name), pid=vid, camid=GALLERY_CAMID, domain=domain))
+                gallery.append(ImageRecord(path=prefix + name, pid=vid, camid=GALLERY_CAMID, domain=domain))
             else:
-                query.append(ImageRecord(path=str(image_dir / name), pid=vid, camid=QUERY_CAMID, domain=domain))
+                query.append(ImageRecord(path=prefix + name, pid=vid, camid=QUERY_CAMID, domain=domain))
     return dataset(domain or found.name, train, query, gallery, where=one_line(str(found)))
 
 
@@ -96,7 +98,8 @@ def read_list(path: Path, image_dir: Path, by_stem: dict[str, str]) -> list[tupl
                 continue
             if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
                 raise DatasetError(f"{where} line {number}: expected '<image name> <vid>', got {one_line(line.strip())!r}")
-            stem = Path(fields[0]).stem if Path(fields[0]).suffix.lower() in (".jpg", ".jpeg", ".png") else fields[0]
+            root_name, extension = os.path.splitext(fields[0])
+            stem = root_name if extension.lower() in (".jpg", ".jpeg", ".png") else fields[0]
             name = by_stem.get(stem)
             if name is None:
                 raise DatasetError(f"{where} line {number}: image {one_line(str(image_dir / stem))}.jpg does not exist")
