@@ -22,6 +22,7 @@ import cattrs
 from attrs import field, fields, frozen, has, validators as v
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
+from reidkit.adapters.data.readers import dataset_reader, reader_names
 from reidkit.adapters.models.names import HEADS, WEIGHT_FORMATS, is_trunk_name, unknown_backbone_message
 from reidkit.domain.errors import ProfileError
 from reidkit.entrypoints.methods import method_names
@@ -107,7 +108,58 @@ class MarketFolders:
             raise ValueError("'roots' must name at least one domain folder, e.g. roots.source = '/data/market'")
 
 
-DataSettings = Union[SyntheticData, MarketFolders]
+@frozen(kw_only=True)
+class DatasetFolders:
+    """Datasets on disk in any layout reidkit reads (docs/datasets.md), one per domain name:
+    ``[data.sets.<domain>]`` holds its ``reader`` (the layout: market, msmt17, veri, folders, ...),
+    its ``root`` and the reader's own options (``combineall = true``, say)."""
+
+    kind: Literal["datasets"] = "datasets"
+    sets: dict[str, dict[str, Any]] = field(factory=dict)
+    unreadable: Literal["fail", "skip"] = "fail"  # as for the synthetic data
+
+    @sets.validator
+    def _check(self, attribute: Any, value: dict[str, dict[str, Any]]) -> None:
+        if not value:
+            raise ValueError("'sets' must name at least one dataset, e.g. sets.market = {reader = 'market', root = '/data/market'}")
+        for name, table in value.items():
+            dataset_options(name, table)
+
+
+def dataset_options(name: str, table: Mapping[str, Any]) -> tuple[str, str, Any]:
+    """(reader, root, the reader's options checked against its settings class) of the dataset
+    ``name`` of ``[data.sets]``; one ValueError naming the set otherwise."""
+
+    where = f"data.sets.{name}"
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{where} must be a table with reader and root, got {table!r}")
+    rest = dict(table)
+    reader_name, root = rest.pop("reader", None), rest.pop("root", None)
+    if reader_name not in reader_names():
+        raise ValueError(f"{where}.reader must be one of {reader_names()}, got {reader_name!r}")
+    if not isinstance(root, str) or not root:
+        raise ValueError(f"{where}.root must name the dataset's folder, got {root!r}")
+    reader = dataset_reader(reader_name)
+    if reader.options is None:
+        if rest:
+            raise ValueError(f"{where}: reader {reader_name!r} has no options; found {sorted(rest)}")
+        return reader_name, root, None
+    try:
+        return reader_name, root, make_converter().structure(rest, reader.options)
+    except ClassValidationError as exc:
+        lines = cattrs.transform_error(exc, path=where, format_exception=_format)
+        raise ValueError("; ".join(_path_first(line) for line in lines)) from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _path_first(line: str) -> str:
+    """``message @ path`` as ``path: message``: the dataset's line then ends in the profile's path."""
+    message, _, path = line.rpartition(" @ ")
+    return f"{path}: {message}" if message else line
+
+
+DataSettings = Union[SyntheticData, MarketFolders, DatasetFolders]
 
 
 @frozen(kw_only=True)
@@ -417,14 +469,15 @@ class Profile:
                 )
         if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
             raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
-        if isinstance(self.data, MarketFolders):
-            known = set(self.data.roots)
+        if isinstance(self.data, MarketFolders | DatasetFolders):
+            known = set(self.data.roots if isinstance(self.data, MarketFolders) else self.data.sets)
             named = [("train.domain", d) for d in train_domains(self.train)] + [("eval.domains", d) for d in self.eval.domains]
             if self.adapt.source_domain:
                 named.append(("adapt.source_domain", self.adapt.source_domain))
             for where, domain in named:
                 if domain not in known:
-                    raise ValueError(f"{where} names '{domain}', but data.roots has only {sorted(known)}")
+                    table = "data.roots" if isinstance(self.data, MarketFolders) else "data.sets"
+                    raise ValueError(f"{where} names '{domain}', but {table} has only {sorted(known)}")
 
     @property
     def scaled(self) -> bool:
@@ -648,6 +701,20 @@ def load_profile(ref: str | None = None, overrides: Sequence[str] = (), *, setti
     raw.setdefault("name", name)
     chosen = [*_flatten(settings or {}), *(_parse_override(item) for item in overrides)]
     return structure_profile(resolve(raw, chosen))
+
+
+def load_data_settings(ref: str | None = None, overrides: Sequence[str] = ()) -> DataSettings:
+    """The ``[data]`` table alone of a profile (with ``--set data.*``), checked: for commands that
+    read data and nothing else, so that training and evaluation domains need not match it."""
+    _, raw = _read_profile(ref) if ref else ("custom", {})
+    data = _apply(raw, [_parse_override(item) for item in overrides]).get("data", {})
+    try:
+        return make_converter().structure(data, DataSettings)  # type: ignore[arg-type]
+    except ClassValidationError as exc:
+        lines = cattrs.transform_error(exc, path="profile.data", format_exception=_format)
+        raise ProfileError("\n".join(lines)) from None
+    except (ValueError, TypeError) as exc:
+        raise ProfileError(f"{exc} @ profile.data") from None
 
 
 def resolve(raw: dict[str, Any], chosen: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:

@@ -46,15 +46,15 @@ def run_stats(args: argparse.Namespace) -> int:
 
     from reidkit.application.evaluate import pick_domain
     from reidkit.entrypoints.commands.common import writable_output
-    from reidkit.entrypoints.settings import load_profile
+    from reidkit.entrypoints.settings import load_data_settings
 
-    profile = load_profile(args.profile, args.overrides)
+    settings = load_data_settings(args.profile, args.overrides)
     if args.json:
         writable_output(args.json, "--json")
 
-    from reidkit.entrypoints.parts.data import profile_data
+    from reidkit.entrypoints.parts.data import settings_domains
 
-    domains = profile_data(profile).domains()
+    domains = settings_domains(settings, quiet=args.quiet)
     names = args.domains or list(domains)
     table = {name: pick_domain(domains, name).split_statistics() for name in names}
     for name, rows in table.items():

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 
 from reidkit.adapters.data.market import read_market
+from reidkit.adapters.data.readers import dataset_reader
 from reidkit.adapters.data.scan import screen_training_images
 from reidkit.adapters.data.synth import ensure_synthetic
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
@@ -20,7 +22,7 @@ from reidkit.application.evaluate import pick_domain
 from reidkit.domain.combine import combined_training_split
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.parts.keys import switch
-from reidkit.entrypoints.settings import Profile, unstructure_profile
+from reidkit.entrypoints.settings import DataSettings, Profile, dataset_options, make_converter, unstructure_profile
 
 
 def default_data_dir() -> Path:
@@ -36,6 +38,15 @@ def synthetic_domains(preset: str, seed: int, cache_dir: str, quiet: bool = Fals
 
 def market_domains(roots: Mapping[str, str]) -> dict[str, ReidDataset]:
     return {name: read_market(root, domain=name) for name, root in roots.items()}
+
+
+def dataset_domains(sets: Mapping[str, Mapping[str, Any]]) -> dict[str, ReidDataset]:
+    """``[data.sets]``: each domain read by its reader from its root, with its options."""
+    domains = {}
+    for name, table in sets.items():
+        reader, root, options = dataset_options(name, table)
+        domains[name] = dataset_reader(reader).read(Path(root), domain=name, options=options)
+    return domains
 
 
 def training_split(
@@ -65,6 +76,7 @@ class Data(containers.DeclarativeContainer):
             quiet=config.runtime.quiet,
         ),
         market=providers.Singleton(market_domains, roots=config.data.roots),
+        datasets=providers.Singleton(dataset_domains, sets=config.data.sets),
     )
     train_set = providers.Singleton(
         training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir, config.runtime.quiet
@@ -102,3 +114,10 @@ def profile_data(profile: Profile) -> Data:
     data = Data()
     data.config.from_dict(unstructure_profile(profile))
     return data
+
+
+def settings_domains(data: DataSettings, *, quiet: bool = False) -> dict[str, ReidDataset]:
+    """The domains of ``[data]`` settings alone (``reidkit data stats``)."""
+    container = Data()
+    container.config.from_dict({"data": make_converter().unstructure(data), "runtime": {"quiet": quiet}})
+    return container.domains()

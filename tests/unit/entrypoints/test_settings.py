@@ -184,3 +184,49 @@ def test_num_workers_is_auto_by_default_or_a_count_and_survives_the_resolved_pro
     written = tmp_path / "profile.toml"
     written.write_text(profile_toml(profile))
     assert load_profile(str(written)) == profile
+
+
+# --- [data] kind = "datasets": any reader, per domain -------------------------------------------
+
+DATASETS = ["data.kind='datasets'", "data.sets.source={reader='msmt17', root='/d/msmt', combineall=true}",
+            "data.sets.target={reader='market', root='/d/market'}"]
+
+
+def test_dataset_sets_name_a_reader_a_root_and_its_options_and_round_trip(tmp_path):
+    from reidkit.entrypoints.settings import DatasetFolders, dataset_options
+
+    profile = load_profile("strong_baseline", DATASETS)
+    assert isinstance(profile.data, DatasetFolders)
+    reader, root, options = dataset_options("source", profile.data.sets["source"])
+    assert (reader, root, options.combineall) == ("msmt17", "/d/msmt", True)
+    saved = tmp_path / "profile.toml"
+    saved.write_text(profile_toml(profile))
+    assert load_profile(str(saved)) == profile
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("data.sets.source={reader='msmt', root='/x'}", "data.sets.source.reader must be one of ['cuhk03', "),
+        ("data.sets.source={reader='msmt17', root=''}", "data.sets.source.root must name the dataset's folder, got '' @ profile.data"),
+        ("data.sets.source={reader='msmt17', root='/x', combinall=true}", "data.sets.source: extra fields found (combinall) @ profile.data"),
+        ("data.sets.source={reader='msmt17', root='/x', combineall=3}", "data.sets.source.combineall: expected bool, got int 3 @ profile.data"),
+        ("data.sets.source='/x'", "expected a table, got str @ profile.data.sets['source']"),
+    ],
+)
+def test_a_bad_dataset_set_is_one_line_naming_it(item, message):
+    with pytest.raises(ProfileError) as error:
+        load_profile("strong_baseline", [*DATASETS, item])
+    assert str(error.value).startswith(message)
+
+
+def test_training_and_evaluation_domains_must_be_sets():
+    with pytest.raises(ProfileError, match=r"eval.domains names 'elsewhere', but data.sets has only \['source', 'target'\]"):
+        load_profile("strong_baseline", [*DATASETS, "eval.domains=['elsewhere']"])
+
+
+def test_the_data_table_alone_loads_without_matching_domains():
+    from reidkit.entrypoints.settings import load_data_settings
+
+    data = load_data_settings(None, ["data.kind='datasets'", "data.sets.mine={reader='folders', root='/x'}"])
+    assert list(data.sets) == ["mine"]

@@ -1,0 +1,49 @@
+"""Real-data layouts through the command line: ``[data] kind = "datasets"`` trains and evaluates
+with a reader per domain, and ``reidkit data stats`` prints their tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reidkit.entrypoints.cli import main
+from tests.support.tiny import as_sets, tiny_overrides
+
+pytestmark = pytest.mark.slow
+
+
+def _sets(tiny_data) -> list[str]:
+    root = next(tiny_data.glob("tiny-seed0"))
+    return [
+        "data.kind='datasets'",
+        f"data.sets.source={{reader='market', root='{root / 'source'}'}}",
+        f"data.sets.target={{reader='market', root='{root / 'target'}'}}",
+    ]
+
+
+def test_a_run_reads_each_domain_with_its_reader(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--profile", "strong_baseline", "--work-dir", str(run), "--quiet", *as_sets(tiny_overrides(tiny_data, *_sets(tiny_data)))]) == 0
+    evaluations = json.loads((run / "metrics.json").read_text())["evaluations"]
+    assert {e["domain"] for e in evaluations} == {"source", "target"}
+    # and the run folder alone gives its model back, data readers included
+    assert main(["evaluate", "--run", str(run), "--data", "target", "--quiet"]) == 0
+
+
+def test_stats_reads_any_reader_without_a_profile(tiny_data, tmp_path, capsys):
+    root = next(tiny_data.glob("tiny-seed0"))
+    out = tmp_path / "stats.json"
+    sets = ["data.kind='datasets'", f"data.sets.photos={{reader='unlabelled', root='{root / 'target' / 'query'}'}}"]
+    assert main(["data", "stats", *as_sets(sets), "--json", str(out)]) == 0
+    table = json.loads(out.read_text())["photos"]
+    images = len(list((root / "target" / "query").glob("*.jpg")))
+    assert table["train"]["images"] == images and table["query"]["images"] == 0
+
+
+def test_a_root_of_another_layout_is_one_line_naming_both(tiny_data, capsys):
+    root = next(tiny_data.glob("tiny-seed0"))
+    sets = ["data.kind='datasets'", f"data.sets.source={{reader='veri', root='{root / 'source'}'}}"]
+    assert main(["data", "stats", *as_sets(sets)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"reidkit: {root / 'source'} does not have the VeRi-776 layout")
