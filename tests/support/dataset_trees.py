@@ -265,3 +265,99 @@ def cuhk03_mat(path: Path, boxes: dict[str, Sequence[Sequence[Sequence[object]]]
         for s, rows in enumerate(testsets):
             sets[0, s] = store(np.asarray(rows, dtype=np.float64).T)
     return path
+
+
+# The smaller Torchreid sets: every tree at its official size (each is small but University-1652).
+
+SMALL_OFFICIAL: dict[str, dict[str, int]] = {
+    "viper": dict(train_ids=316, train_images=632, query_ids=316, query_images=316,
+                  gallery_ids=316, gallery_images=316, cameras=2),
+    "grid": dict(train_ids=125, train_images=250, query_ids=125, query_images=125,
+                 gallery_ids=126, gallery_images=900, cameras=8),
+    "cuhk01": dict(train_ids=485, train_images=1940, query_ids=486, query_images=972,
+                   gallery_ids=486, gallery_images=972, cameras=2),
+    "prid": dict(train_ids=100, train_images=200, query_ids=100, query_images=100,
+                 gallery_ids=649, gallery_images=649, cameras=2),
+    "sensereid": dict(train_ids=0, train_images=0, query_ids=522, query_images=1040,
+                      gallery_ids=1717, gallery_images=3388, cameras=4),
+    "cuhksysu": dict(train_ids=11934, train_images=34574, query_ids=0, query_images=0,
+                     gallery_ids=0, gallery_images=0, cameras=1),
+    "university1652": dict(train_ids=701, train_images=50218, query_ids=701, query_images=37855,
+                           gallery_ids=951, gallery_images=951, cameras=3),
+}
+
+
+def official_viper(root: Path) -> Path:
+    write_names(root / "cam_a", [f"{p:03d}_{(p * 7) % 360}.bmp" for p in range(632)])
+    write_names(root / "cam_b", [f"{p:03d}_{(p * 11) % 360}.bmp" for p in range(632)])
+    return root
+
+
+def grid_partitions(path: Path, splits: Sequence[Sequence[int]]) -> Path:
+    """features_and_partitions.mat: trainIdxAll, a 1x10 cell of 1x1 structs whose third field
+    holds the split's train person numbers (as the released file is read by position)."""
+    import numpy as np
+    from scipy.io import savemat
+
+    cells = np.empty((1, len(splits)), dtype=object)
+    for k, people in enumerate(splits):
+        record = np.zeros((1, 1), dtype=[("a", "O"), ("b", "O"), ("idx", "O")])
+        record[0, 0] = (np.zeros((1, 1)), np.zeros((1, 1)), np.asarray(people, dtype=np.float64).reshape(1, -1))
+        cells[0, k] = record
+    savemat(str(path), {"trainIdxAll": cells})
+    return path
+
+
+def official_grid(root: Path) -> Path:
+    cams = range(1, 9)
+    write_names(root / "probe", [f"{p:04d}_{cams[p % 8]}_{p:05d}_1_2_3.jpeg" for p in range(1, 251)])
+    write_names(root / "gallery", [f"{p:04d}_{cams[(p + 1) % 8]}_{p:05d}_4_5_6.jpeg" for p in range(1, 251)]
+                + [f"0000_{cams[n % 8]}_{n:05d}_7_8_9.jpeg" for n in range(775)])
+    import random
+
+    splits = [sorted(random.Random(k).sample(range(1, 251), 125)) for k in range(10)]
+    grid_partitions(root / "features_and_partitions.mat", splits)
+    return root
+
+
+def official_cuhk01(root: Path) -> Path:
+    write_names(root / "campus", [f"{p:04d}{n:03d}.png" for p in range(1, 972) for n in range(1, 5)])
+    return root
+
+
+def official_prid(root: Path) -> Path:
+    write_names(root / "single_shot" / "cam_a", [f"person_{p:04d}.png" for p in range(1, 386)])
+    write_names(root / "single_shot" / "cam_b", [f"person_{p:04d}.png" for p in range(1, 750)])
+    return root
+
+
+def official_sensereid(root: Path) -> Path:
+    """'<pid>_<camid>.jpg': a person's k-th probe image has camid k, its k-th gallery image k + 2
+    (the release's camera numbers are not published; 4 here)."""
+    def names(pids: int, images: int, first: int) -> list[str]:
+        return [f"{p:07d}_{first + n // pids}.jpg" for p, _, n in spread(list(range(pids)), images, [0])]
+
+    write_names(root / "test_probe", names(522, 1040, 0))
+    write_names(root / "test_gallery", names(1717, 3388, 2))
+    return root
+
+
+def official_cuhksysu(root: Path) -> Path:
+    write_names(root / "cropped_images",
+                [f"p{p:05d}_s{n:05d}_{n % 3}.jpg" for p, _, n in spread(list(range(1, 11935)), 34574, [0])])
+    return root
+
+
+def official_university1652(root: Path) -> Path:
+    buildings = [f"{b:04d}" for b in range(1, 702)]
+    drone = [f"{b}/image-{i:02d}.jpeg" for b in buildings for i in range(1, 55)]
+    street = [f"{buildings[n % 701]}/{n:05d}.jpg" for n in range(11663)]
+    write_names(root / "train" / "drone", drone)
+    write_names(root / "train" / "satellite", [f"{b}/{b}.jpg" for b in buildings])
+    write_names(root / "train" / "street", street)
+    write_names(root / "train" / "google", [f"{b}/g.png" for b in buildings])  # not read
+    test_buildings = [f"{b:04d}" for b in range(1001, 1952)]
+    query = [f"{test_buildings[n % 701]}/image-{n // 701 + 1:02d}.jpeg" for n in range(37855)]
+    write_names(root / "test" / "query_drone", query)
+    write_names(root / "test" / "gallery_satellite", [f"{b}/{b}.jpg" for b in test_buildings])
+    return root

@@ -157,12 +157,14 @@ def dataset(
     *,
     where: str,
     evaluated: bool = True,
+    trained: bool = True,
 ) -> ReidDataset:
     """The ``ReidDataset``: train relabelled 0..N-1 in sorted pid order, query/gallery as given.
     ``evaluated``: query and gallery must then be non-empty and share an identity scorable under
-    the Market protocol (a gallery image of the query's identity under another camera)."""
+    the Market protocol (a gallery image of the query's identity under another camera).
+    ``trained``: train must be non-empty (False only for a test-only dataset)."""
     train, query, gallery = tuple(train), tuple(query), tuple(gallery)
-    if not train:
+    if trained and not train:
         raise DatasetError(f"{where} has no training images")
     if evaluated:
         if not query or not gallery:
@@ -212,3 +214,36 @@ def read_named_layout(
     return dataset(
         domain or found.name, train, query, gallery, where=one_line(str(found)), evaluated=query_dir is not None
     )
+
+
+def split_draw(dataset_name: str, ids: Sequence[int], count: int, draw: int) -> list[int]:
+    """``count`` of ``ids`` chosen by random draw number ``draw`` of ``dataset_name``: the same on
+    every machine and run (a string seed), and nothing written next to the data."""
+    import random
+
+    return sorted(random.Random(f"{dataset_name}-split-{draw}").sample(sorted(ids), count))
+
+
+def paired_cameras(
+    base: Path, folders: Sequence[str], person: Callable[[str], int], title: str
+) -> list[dict[int, str]]:
+    """Per camera folder, person number -> image path, for single-shot datasets with one image
+    per person and camera; a second image of a person, or a person missing in the first
+    camera's partner, is named in one line."""
+    cameras: list[dict[int, str]] = []
+    for folder in folders:
+        names, _ = scan_images(base / folder)
+        images: dict[int, str] = {}
+        for name in names:
+            try:
+                number = person(name)
+            except ValueError as error:
+                raise DatasetError(f"{error} in {one_line(str(base / folder))}") from None
+            if number in images:
+                raise DatasetError(
+                    f"{title} has one image per person and camera, but {one_line(str(base / folder))} holds "
+                    f"{one_line(os.path.basename(images[number]))} and {one_line(name)} of person {number}"
+                )
+            images[number] = os.path.join(base, folder, name)
+        cameras.append(images)
+    return cameras

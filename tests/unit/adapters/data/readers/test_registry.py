@@ -10,8 +10,8 @@ import pytest
 
 from reidkit.adapters.data.readers import DatasetReader, dataset_reader, reader_names
 
-EXPECTED = ["cuhk03", "dukemtmc", "folders", "manifest", "market", "msmt17", "personx", "unlabelled",
-            "vehicleid", "vehiclex", "veri"]
+EXPECTED = ["cuhk01", "cuhk03", "cuhksysu", "dukemtmc", "folders", "grid", "manifest", "market", "msmt17",
+            "personx", "prid", "sensereid", "university1652", "unlabelled", "vehicleid", "vehiclex", "veri", "viper"]
 
 
 def test_reader_names_lists_the_modules_sorted_without_private_ones() -> None:
