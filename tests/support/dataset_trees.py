@@ -62,7 +62,11 @@ def write_names(folder: Path, names: Iterable[str]) -> None:
                 source, links, sources = os.path.join(base, f".empty-{sources}"), 0, sources + 1
                 with open(source, "wb"):
                     pass
-            os.link(source, os.path.join(base, name))
+            try:
+                os.link(source, os.path.join(base, name))
+            except OSError:  # a file system without hard links: create the file itself
+                with open(os.path.join(base, name), "wb"):
+                    pass
             links += 1
     finally:
         if source:
@@ -360,4 +364,26 @@ def official_university1652(root: Path) -> Path:
     query = [f"{test_buildings[n % 701]}/image-{n // 701 + 1:02d}.jpeg" for n in range(37855)]
     write_names(root / "test" / "query_drone", query)
     write_names(root / "test" / "gallery_satellite", [f"{b}/{b}.jpg" for b in test_buildings])
+    return root
+
+
+CUHK03_PERSONS_PER_PAIR = (843, 440, 77, 58, 49)  # 1,467 persons over the five camera pairs
+CUHK03_IMAGES = {"detected": 14097, "labeled": 14096}
+
+
+def official_cuhk03_classic(root: Path, boxes: str = "detected") -> Path:
+    """images_<boxes>/ of all of CUHK03's images (both views of every person) and the 20 classic
+    test sets of 100 persons, as the reader leaves them after extracting cuhk-03.mat."""
+    import json
+    import random
+
+    persons = [(pair, pid) for pair, count in enumerate(CUHK03_PERSONS_PER_PAIR, start=1)
+               for pid in range(1, count + 1)]
+    names = []
+    for person, view, n in spread(list(range(len(persons))), CUHK03_IMAGES[boxes], [1, 2]):
+        pair, pid = persons[person]
+        names.append(cuhk03_name(pair, pid, view, 1 + n // (2 * len(persons)) + (5 if view == 2 else 0)))
+    write_names(root / f"images_{boxes}", names)
+    sets = [[list(p) for p in random.Random(k).sample(persons, 100)] for k in range(20)]
+    (root / "cuhk03_classic_testsets.json").write_text(json.dumps(sets))
     return root

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reidkit.adapters.data.readers import dataset_reader
+from reidkit.adapters.data.readers import dataset_reader, reader_names
 from reidkit.domain.errors import DatasetError
 from tests.support.dataset_trees import msmt17_tree, named_splits
 
@@ -167,7 +167,31 @@ def test_vehiclex_given_a_duke_root_names_its_layout(tmp_path: Path) -> None:
         _read("vehiclex", _duke(tmp_path / "d"))
 
 
-@pytest.mark.parametrize("name", ["market", "dukemtmc", "personx", "veri", "vehiclex"])
-def test_a_missing_root_names_the_expected_layout(tmp_path: Path, name: str) -> None:
-    with pytest.raises(DatasetError, match=r"root .*nowhere does not exist or is not a folder; expected "):
+def test_personx_given_a_veri_root_names_its_layout(tmp_path: Path) -> None:
+    root = _veri(tmp_path / "v")
+    with pytest.raises(DatasetError, match=r"does not have the PersonX layout \(it holds image_query/, image_test/, "
+                       r"image_train/\); expected bounding_box_train/"):
+        _read("personx", root)
+
+
+def test_vehiclex_drops_junk_and_names_a_foreign_file_name(tmp_path: Path) -> None:
+    root = named_splits(tmp_path / "x", {"image_train": ["0001_c006_00000001.jpg", "-1_c006_00000002.jpg"]})
+    assert [r.pid for r in _read("vehiclex", root).train] == [0]
+    named_splits(root, {"image_train": ["car_0003.jpg"]})
+    with pytest.raises(DatasetError, match=r"'car_0003\.jpg' is not a VehicleX name \(like 0001_c006_00000001\.jpg\)"):
+        _read("vehiclex", root)
+
+
+@pytest.mark.parametrize("name", reader_names())
+def test_a_missing_root_is_one_line_naming_the_expected_layout(tmp_path: Path, name: str) -> None:
+    with pytest.raises(DatasetError, match=r"nowhere.* does not exist.*; expected ") as error:
         _read(name, tmp_path / "nowhere")
+    _one_line(error)
+
+
+@pytest.mark.parametrize("name", [n for n in reader_names() if n not in ("unlabelled", "manifest")])
+def test_an_empty_root_names_the_expected_layout(tmp_path: Path, name: str) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"empty does not have the .* layout \(it holds nothing\); expected ") as error:
+        _read(name, tmp_path / "empty")
+    _one_line(error)

@@ -115,3 +115,17 @@ def test_cuhk03_new_protocol_reports_the_published_statistics(trees: dict[str, P
     reader = dataset_reader("cuhk03")
     data = reader.read(_tree(trees, f"cuhk03_{boxes}"), domain="cuhk03", options=reader.options(boxes=boxes))
     _check(data, OFFICIAL[f"cuhk03_{boxes}"])
+
+
+@pytest.mark.parametrize("boxes", ["detected", "labeled"])
+def test_cuhk03_classic_splits_hold_1367_train_and_100_test_identities(tmp_path: Path, boxes: str) -> None:
+    from tests.support.dataset_trees import CUHK03_IMAGES, official_cuhk03_classic
+
+    root = official_cuhk03_classic(tmp_path / "cuhk03", boxes)
+    reader = dataset_reader("cuhk03")
+    for split_id in (0, 19):
+        data = reader.read(root, domain="cuhk03", options=reader.options(boxes=boxes, protocol="classic", split_id=split_id))
+        summary = data.summary()
+        assert (summary["train_ids"], summary["query_ids"], summary["gallery_ids"]) == (1367, 100, 100)
+        assert summary["train_images"] + summary["query_images"] == CUHK03_IMAGES[boxes]
+        assert data.query == data.gallery and summary["cameras"] == 2
