@@ -79,26 +79,20 @@ def _checkpoint_file(folder: Path, choice: str) -> Path:
 def trained_network(run: TrainedRun, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The network ``run`` evaluated, in eval mode on ``device``: built from the profile without a
     classifier, its weights from the checkpoint (every tensor must fit), DSBN folded."""
+    import attrs
+    from dependency_injector import providers
+
     from reidkit.adapters.models.dsbn import fold_dsbn
     from reidkit.adapters.models.heads import load_without_classifier, source_model_state
-    from reidkit.adapters.models.starting import starting_model
+    from reidkit.entrypoints.parts.model import ReidModel
+    from reidkit.entrypoints.settings import unstructure_profile
 
-    settings = run.profile.model
-    model = starting_model(
-        settings.backbone,
-        num_classes=0,
-        last_stride=settings.last_stride,
-        pooling=settings.pooling,
-        bnneck=settings.bnneck,
-        dropout=settings.dropout,
-        embedding_dim=settings.embedding_dim,
-        head=settings.head,
-        parts=settings.parts,
-        part_dim=settings.part_dim,
-        input_size=(run.profile.input.height, run.profile.input.width),
-        trunk_options=settings.trunk_options,
-        dsbn=settings.dsbn,
-    )
+    # the run's own network provider, without a classifier and without its starting weights (the
+    # checkpoint holds every weight, and the files the run started from need not exist here)
+    profile = attrs.evolve(run.profile, model=attrs.evolve(run.profile.model, pretrained=""))
+    container = ReidModel(num_classes=providers.Object(0))
+    container.config.from_dict(unstructure_profile(profile))
+    model = container.network()
     load_without_classifier(model, source_model_state(run.checkpoint, run.evaluated_weights), run.checkpoint)
     return fold_dsbn(model).to(device).eval()
 

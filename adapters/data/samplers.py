@@ -12,7 +12,42 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
-class IdentitySampler(Sampler[int]):
+class EpochSampler(Sampler[int]):
+    """What the batch samplers share: ``num_batches`` batches of ``batch_size`` indices per epoch,
+    the epoch set by ``set_epoch`` (and checkpointed), and under data parallelism each rank's
+    slice of every global step of ``world_size`` batches."""
+
+    num_batches: int
+    world_size: int
+    rank: int
+    _epoch: int = 0
+
+    @property
+    def batch_size(self) -> int:
+        raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch = int(epoch)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._epoch = int(state["epoch"])
+
+    def __len__(self) -> int:
+        return self.num_batches * self.batch_size
+
+    def _this_rank(self, order: list[int]) -> Iterator[int]:
+        """This rank's share of an epoch drawn for all ranks (each global step: rank 0's batch,
+        then rank 1's, ...)."""
+        if self.world_size == 1:
+            return iter(order)
+        steps = np.asarray(order, dtype=np.int64).reshape(self.num_batches, self.world_size, self.batch_size)
+        return iter(steps[:, self.rank].reshape(-1).tolist())
+
+
+class IdentitySampler(EpochSampler):
     """Yields dataset indices, batch after batch of ``ids_per_batch`` x ``instances_per_id``.
 
     Labels < 0 (outliers) are never sampled. An identity with fewer than K images is drawn with
@@ -85,18 +120,6 @@ class IdentitySampler(Sampler[int]):
     def num_identities(self) -> int:
         return len(self._groups)
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch = int(epoch)
-
-    def state_dict(self) -> dict:
-        return {"epoch": self._epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._epoch = int(state["epoch"])
-
-    def __len__(self) -> int:
-        return self.num_batches * self.batch_size
-
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self._epoch])
         global_ids = self.ids_per_batch * self.world_size
@@ -105,10 +128,7 @@ class IdentitySampler(Sampler[int]):
             order = _chunk_order(rng, self._groups, self.instances_per_id, global_images, self.num_batches, self._camids)
         else:
             order = _epoch_order(rng, self._groups, global_ids, self.instances_per_id, self.num_batches, self._camids)
-        if self.world_size == 1:
-            return iter(order)
-        steps = np.asarray(order, dtype=np.int64).reshape(self.num_batches, self.world_size, self.batch_size)
-        return iter(steps[:, self.rank].reshape(-1).tolist())
+        return self._this_rank(order)
 
 
 def _group_by_label(labels: Sequence[int]) -> tuple[np.ndarray, ...]:
@@ -193,7 +213,7 @@ def _interleave_cameras(indices: np.ndarray, cameras: np.ndarray) -> np.ndarray:
     return indices[np.lexsort((camera_position, rank))]
 
 
-class GroupSampler(Sampler[int]):
+class GroupSampler(EpochSampler):
     """Yields dataset indices, batch after batch of ``groups_per_batch`` groups with
     ``batch_size // groups_per_batch`` images each: the groups are the records' cameras for
     Torchreid's RandomDomainSampler, their datasets for its RandomDatasetSampler.
@@ -244,18 +264,6 @@ class GroupSampler(Sampler[int]):
     def batch_size(self) -> int:
         return self._batch_size
 
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch = int(epoch)
-
-    def state_dict(self) -> dict:
-        return {"epoch": self._epoch}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._epoch = int(state["epoch"])
-
-    def __len__(self) -> int:
-        return self.num_batches * self.batch_size
-
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self._epoch])
         pools: list[list[int]] = []
@@ -268,7 +276,4 @@ class GroupSampler(Sampler[int]):
             for group in rng.choice(ready, size=self.groups_per_batch, replace=False):
                 order += pools[group][: self.per_group]
                 del pools[group][: self.per_group]
-        if self.world_size == 1:
-            return iter(order)
-        steps = np.asarray(order, dtype=np.int64).reshape(self.num_batches, self.world_size, self.batch_size)
-        return iter(steps[:, self.rank].reshape(-1).tolist())
+        return self._this_rank(order)

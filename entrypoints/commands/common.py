@@ -21,14 +21,12 @@ def add_profile_arguments(parser: argparse.ArgumentParser, default: str | None) 
         default=default,
         help=f"profile name ({', '.join(available_profiles())}) or path to a TOML file (a run folder's profile.toml too)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a profile setting (value parsed as TOML); repeatable",
-    )
+    add_overrides(parser, "override a profile setting (value parsed as TOML); repeatable")
+
+
+def add_overrides(parser: argparse.ArgumentParser, help: str, metavar: str = "SECTION.KEY=VALUE") -> None:
+    """``--set KEY=VALUE``, repeatable, into ``args.overrides``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar, help=help)
 
 
 def profile_from(args: argparse.Namespace) -> Profile:
@@ -114,14 +112,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", default="best", help="best (the run's selected model, default), latest, or a checkpoint file"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a setting of the run's profile, e.g. data.roots.market=/data/Market-1501; repeatable",
-    )
+    add_overrides(parser, "override a setting of the run's profile, e.g. data.roots.market=/data/Market-1501; repeatable")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default: the profile's eval.batch_size)")
 

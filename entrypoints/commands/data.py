@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reidkit.entrypoints.commands.common import add_overrides
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="data set tools")
@@ -17,9 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.set_defaults(handler=run_synth)
     stats = actions.add_parser("stats", help="identities, images and cameras per split of a profile's data (or --set data.*)")
     stats.add_argument("--profile", help="whose [data] to read (default: the default settings: the demo synthetic data)")
-    stats.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="data.KEY=VALUE", help="data settings; repeatable"
-    )
+    add_overrides(stats, "data settings; repeatable", metavar="data.KEY=VALUE")
     stats.add_argument("--data", "--domain", dest="domains", action="append", help="only this domain; repeatable")
     stats.add_argument("--json", type=Path, help="also write the table here")
     stats.set_defaults(handler=run_stats)
