@@ -12,6 +12,11 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+# The image readers of adapters/data/readers (video readers live beside them, tested apart).
+IMAGE_READERS = ("cuhk01", "cuhk03", "cuhksysu", "dukemtmc", "folders", "grid", "manifest", "market", "msmt17",
+                 "personx", "prid", "sensereid", "university1652", "unlabelled", "vehicleid", "vehiclex", "veri",
+                 "viper")
+
 # Per dataset: split -> (ids, images, cameras); what a correct reader reports (summary keys).
 OFFICIAL: dict[str, dict[str, int]] = {
     "market": dict(train_ids=751, train_images=12936, query_ids=750, query_images=3368,

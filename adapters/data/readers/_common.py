@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -18,10 +19,20 @@ from reidkit.adapters.data.market import queries_without_a_match, relabel_train
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
+T = TypeVar("T")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _SHOWN = 6
 
 log = structlog.get_logger(__name__)
+
+
+def options_of(options: object, kind: type[T]) -> T:
+    """``options``, or the defaults of ``kind`` when None; anything else is a TypeError naming it."""
+    if options is None:
+        return kind()
+    if not isinstance(options, kind):
+        raise TypeError(f"options must be a {kind.__name__} (or None for its defaults), got {type(options).__name__}")
+    return options
 
 
 def as_folder(root: str | Path, title: str, layout: str) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, dataset, layout_error, scan_images, split_draw
+from reidkit.adapters.data.readers._common import as_folder, dataset, layout_error, options_of, scan_images, split_draw
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -37,7 +37,7 @@ class Cuhk01Options:
 
 
 def read(root: str | Path, *, domain: str = "", options: Cuhk01Options | None = None) -> ReidDataset:
-    options = options or Cuhk01Options()
+    options = options_of(options, Cuhk01Options)
     base = as_folder(root, TITLE, LAYOUT)
     folder = base / "campus" if (base / "campus").is_dir() else base
     names, _ = scan_images(folder)

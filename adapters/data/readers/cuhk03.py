@@ -44,7 +44,7 @@ import numpy as np
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, dataset, layout_error, scan_images
+from reidkit.adapters.data.readers._common import as_folder, dataset, layout_error, options_of, scan_images
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -67,7 +67,7 @@ class Cuhk03Options:
 
 
 def read(root: str | Path, *, domain: str = "", options: Cuhk03Options | None = None) -> ReidDataset:
-    options = options or Cuhk03Options()
+    options = options_of(options, Cuhk03Options)
     base = as_folder(root, TITLE, LAYOUT)
     if not (base / MAT).is_file() and not any((base / f"images_{b}").is_dir() for b in ("detected", "labeled")):
         raise layout_error(base, TITLE, LAYOUT)

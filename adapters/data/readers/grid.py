@@ -23,7 +23,7 @@ import numpy as np
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, dataset, find_root, layout_error, scan_images
+from reidkit.adapters.data.readers._common import as_folder, dataset, find_root, layout_error, options_of, scan_images
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -43,7 +43,7 @@ def _fits(folder: Path) -> bool:
 
 
 def read(root: str | Path, *, domain: str = "", options: GridOptions | None = None) -> ReidDataset:
-    options = options or GridOptions()
+    options = options_of(options, GridOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("underground_reid",), _fits)
     if found is None:

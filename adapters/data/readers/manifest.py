@@ -23,7 +23,7 @@ from pathlib import Path
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import dataset, is_image_name, listing
+from reidkit.adapters.data.readers._common import dataset, is_image_name, listing, options_of
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -39,7 +39,7 @@ class ManifestOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: ManifestOptions | None = None) -> ReidDataset:
-    options = options or ManifestOptions()
+    options = options_of(options, ManifestOptions)
     given = Path(root).expanduser().absolute()
     path = given / options.file if given.is_dir() else given
     if not path.is_file():

@@ -26,7 +26,7 @@ from attrs import frozen, field, validators
 
 from reidkit.adapters.data.market import GALLERY_DIR, QUERY_DIR, TRAIN_DIR, read_market
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error, scan_images
+from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error, options_of, scan_images
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -46,7 +46,7 @@ class MarketOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: MarketOptions | None = None) -> ReidDataset:
-    options = options or MarketOptions()
+    options = options_of(options, MarketOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, (ARCHIVE,), has_dirs(TRAIN_DIR, QUERY_DIR, GALLERY_DIR))
     if found is None:

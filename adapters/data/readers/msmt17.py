@@ -31,6 +31,7 @@ from reidkit.adapters.data.readers._common import (
     find_root,
     is_image_name,
     layout_error,
+    options_of,
 )
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
@@ -60,7 +61,7 @@ def _version(folder: Path) -> str | None:
 
 
 def read(root: str | Path, *, domain: str = "", options: Msmt17Options | None = None) -> ReidDataset:
-    options = options or Msmt17Options()
+    options = options_of(options, Msmt17Options)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("MSMT17_V1", "MSMT17_V2"), lambda f: _version(f) is not None)
     if found is None:

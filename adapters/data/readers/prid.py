@@ -28,6 +28,7 @@ from reidkit.adapters.data.readers._common import (
     find_root,
     has_dirs,
     layout_error,
+    options_of,
     paired_cameras,
     split_draw,
 )
@@ -47,7 +48,7 @@ class PridOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: PridOptions | None = None) -> ReidDataset:
-    options = options or PridOptions()
+    options = options_of(options, PridOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("prid_2011",), has_dirs("single_shot/cam_a", "single_shot/cam_b"))
     if found is None:

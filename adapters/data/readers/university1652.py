@@ -27,7 +27,7 @@ from typing import Literal
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, dataset, find_root, layout_error, scan_images
+from reidkit.adapters.data.readers._common import as_folder, dataset, find_root, layout_error, options_of, scan_images
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -48,7 +48,7 @@ class University1652Options:
 
 
 def read(root: str | Path, *, domain: str = "", options: University1652Options | None = None) -> ReidDataset:
-    options = options or University1652Options()
+    options = options_of(options, University1652Options)
     query_platform, gallery_platform = TASKS[options.task]
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(

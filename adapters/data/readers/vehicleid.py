@@ -31,7 +31,7 @@ from typing import Literal
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, dataset, find_root, layout_error, scan_images
+from reidkit.adapters.data.readers._common import as_folder, dataset, find_root, layout_error, options_of, scan_images
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ImageRecord, ReidDataset
 
@@ -54,7 +54,7 @@ def _fits(folder: Path) -> bool:
 
 
 def read(root: str | Path, *, domain: str = "", options: VehicleIdOptions | None = None) -> ReidDataset:
-    options = options or VehicleIdOptions()
+    options = options_of(options, VehicleIdOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("VehicleID_V1.0",), _fits)
     if found is None:

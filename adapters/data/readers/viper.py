@@ -28,6 +28,7 @@ from reidkit.adapters.data.readers._common import (
     find_root,
     has_dirs,
     layout_error,
+    options_of,
     paired_cameras,
     split_draw,
 )
@@ -45,7 +46,7 @@ class ViperOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: ViperOptions | None = None) -> ReidDataset:
-    options = options or ViperOptions()
+    options = options_of(options, ViperOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("VIPeR",), has_dirs("cam_a", "cam_b"))
     if found is None:

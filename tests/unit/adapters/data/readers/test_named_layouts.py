@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reidkit.adapters.data.readers import dataset_reader, reader_names
+from reidkit.adapters.data.readers import dataset_reader
 from reidkit.domain.errors import DatasetError
-from tests.support.dataset_trees import msmt17_tree, named_splits
+from tests.support.dataset_trees import IMAGE_READERS, msmt17_tree, named_splits
 
 MARKET = ("bounding_box_train", "query", "bounding_box_test")
 VERI = ("image_train", "image_query", "image_test")
@@ -182,14 +182,14 @@ def test_vehiclex_drops_junk_and_names_a_foreign_file_name(tmp_path: Path) -> No
         _read("vehiclex", root)
 
 
-@pytest.mark.parametrize("name", reader_names())
+@pytest.mark.parametrize("name", IMAGE_READERS)
 def test_a_missing_root_is_one_line_naming_the_expected_layout(tmp_path: Path, name: str) -> None:
     with pytest.raises(DatasetError, match=r"nowhere.* does not exist.*; expected ") as error:
         _read(name, tmp_path / "nowhere")
     _one_line(error)
 
 
-@pytest.mark.parametrize("name", [n for n in reader_names() if n not in ("unlabelled", "manifest")])
+@pytest.mark.parametrize("name", [n for n in IMAGE_READERS if n not in ("unlabelled", "manifest")])
 def test_an_empty_root_names_the_expected_layout(tmp_path: Path, name: str) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"empty does not have the .* layout \(it holds nothing\); expected ") as error:

@@ -10,12 +10,16 @@ import pytest
 
 from reidkit.adapters.data.readers import DatasetReader, dataset_reader, reader_names
 
-EXPECTED = ["cuhk01", "cuhk03", "cuhksysu", "dukemtmc", "folders", "grid", "manifest", "market", "msmt17",
-            "personx", "prid", "sensereid", "university1652", "unlabelled", "vehicleid", "vehiclex", "veri", "viper"]
+from tests.support.dataset_trees import IMAGE_READERS
+
+EXPECTED = list(IMAGE_READERS)
 
 
 def test_reader_names_lists_the_modules_sorted_without_private_ones() -> None:
-    assert reader_names() == EXPECTED
+    names = reader_names()
+    assert names == sorted(names)
+    assert set(EXPECTED) <= set(names)
+    assert not [n for n in names if n.startswith("_")]
 
 
 def test_listing_the_readers_imports_no_reader_module() -> None:
@@ -85,3 +89,8 @@ def test_the_market_reader_reads_what_read_market_reads(tmp_path) -> None:
         "bounding_box_test": ["0003_c2s1_000001_00.jpg"],
     })
     assert dataset_reader("market").read(root, domain="d", options=None) == read_market(root, domain="d")
+
+
+def test_options_of_another_kind_are_refused_by_name(tmp_path) -> None:
+    with pytest.raises(TypeError, match="options must be a Msmt17Options .*got dict"):
+        dataset_reader("msmt17").read(tmp_path, domain="", options={"combineall": True})
