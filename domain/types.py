@@ -34,15 +34,58 @@ class ImageRecord:
     dataset: int = 0
 
 
+def _frames(value: Sequence[str]) -> tuple[str, ...]:
+    frames = tuple(value)
+    if not frames:
+        raise ValueError("a tracklet needs at least one frame")
+    return frames
+
+
+@frozen
+class Tracklet:
+    """One tracklet of a video re-ID dataset: the ordered frame paths of one identity under one
+    camera. It has an ImageRecord's ``pid``, ``camid``, ``domain`` and ``dataset`` (samplers,
+    multi-dataset training and evaluation read only those), and ``path`` is its first frame (for
+    messages and listings); what an image pipeline would do with ``path`` alone, a video pipeline
+    does with ``frames``. ``pid`` -1 is never stored."""
+
+    frames: tuple[str, ...] = field(converter=_frames)
+    pid: int
+    camid: int
+    domain: str = ""
+    dataset: int = 0
+
+    @property
+    def path(self) -> str:
+        return self.frames[0]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+Record = ImageRecord | Tracklet  # what a split holds: images, or (video data) tracklets
+
 
 @frozen
 class ReidDataset:
-    """The three splits of one domain. Train pids are contiguous 0..num_train_pids-1."""
+    """The three splits of one domain. Train pids are contiguous 0..num_train_pids-1. A video
+    dataset's splits hold ``Tracklet``s (its statistics count tracklets where an image dataset's
+    count images)."""
 
     name: str
-    train: tuple[ImageRecord, ...] = field(converter=tuple)
-    query: tuple[ImageRecord, ...] = field(converter=tuple)
-    gallery: tuple[ImageRecord, ...] = field(converter=tuple)
+    train: tuple[Record, ...] = field(converter=tuple)
+    query: tuple[Record, ...] = field(converter=tuple)
+    gallery: tuple[Record, ...] = field(converter=tuple)
+
+    @property
+    def is_video(self) -> bool:
+        """Whether the splits hold tracklets."""
+        return any(isinstance(r, Tracklet) for split in (self.train, self.query, self.gallery) for r in split[:1])
+
+    @property
+    def num_frames(self) -> int:
+        """Images in all three splits (a tracklet counts its frames)."""
+        return sum(len(r) if isinstance(r, Tracklet) else 1 for r in (*self.train, *self.query, *self.gallery))
 
     @property
     def num_train_pids(self) -> int:
@@ -147,7 +190,7 @@ class EmbeddedSet:
             )
 
     @classmethod
-    def of(cls, features: FeatureMatrix, records: Sequence[ImageRecord]) -> EmbeddedSet:
+    def of(cls, features: FeatureMatrix, records: Sequence[ImageRecord | Tracklet]) -> EmbeddedSet:
         return cls(features, [r.pid for r in records], [r.camid for r in records])
 
 

@@ -20,10 +20,11 @@ import stat
 from collections import Counter
 from pathlib import Path
 
+import attrs
 import structlog
 
 from reidkit.domain.errors import DatasetError
-from reidkit.domain.types import ImageRecord, ReidDataset
+from reidkit.domain.types import ImageRecord, Record, ReidDataset
 
 TRAIN_DIR = "bounding_box_train"
 QUERY_DIR = "query"
@@ -157,10 +158,13 @@ def _left_out(path: Path) -> str | None:
     return None
 
 
-def relabel_train(records: tuple[ImageRecord, ...]) -> tuple[ImageRecord, ...]:
+def relabel_train(records: tuple[Record, ...]) -> tuple[Record, ...]:
     """The records with pids relabelled 0..n-1 in sorted order of the pids they carry."""
     # Classifier heads need contiguous labels; sorted original order keeps the mapping stable.
     mapping = {pid: label for label, pid in enumerate(sorted({r.pid for r in records}))}
     return tuple(
-        ImageRecord(path=r.path, pid=mapping[r.pid], camid=r.camid, domain=r.domain) for r in records
+        ImageRecord(path=r.path, pid=mapping[r.pid], camid=r.camid, domain=r.domain)
+        if isinstance(r, ImageRecord)
+        else attrs.evolve(r, pid=mapping[r.pid])  # a Tracklet keeps its frames
+        for r in records
     )

@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
+import attrs
 import structlog
 from attrs import frozen
 
 from reidkit.adapters.data.images import load_image
 from reidkit.adapters.data.market import relabel_train
 from reidkit.domain.errors import DatasetError, ImageLoadError, one_line
-from reidkit.domain.types import ReidDataset
+from reidkit.domain.types import ReidDataset, Record, Tracklet
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +94,7 @@ def screen_training_images(
     left to the evaluation, which reads them after the training epoch is saved."""
     if policy not in POLICIES:
         raise ValueError(f"unreadable-image policy must be one of {list(POLICIES)}, got {policy!r}")
-    scan = scan_images([r.path for r in dataset.train], progress=progress)
+    scan = scan_images([path for r in dataset.train for path in _paths(r)], progress=progress)
     report = report_path(report_dir, dataset.name)
     if scan.clean:
         report.unlink(missing_ok=True)  # a list left by an earlier run would be stale
@@ -106,11 +107,27 @@ def screen_training_images(
             "fix or remove them, or set data.unreadable = 'skip' to train without them"
         )
     bad = {u.path for u in scan.unreadable}
-    kept = tuple(r for r in dataset.train if r.path not in bad)
+    kept = tuple(k for k in (_without(r, bad) for r in dataset.train) if k is not None)
     if not kept:
         raise DatasetError(f"{count} cannot be read, so none is left to train on; the list is in {report}")
     log.warning("unreadable training images skipped", domain=dataset.name, skipped=len(bad), of=scan.checked, report=str(report))
     return ReidDataset(name=dataset.name, train=relabel_train(kept), query=dataset.query, gallery=dataset.gallery)
+
+
+def _paths(record: Record) -> tuple[str, ...]:
+    """The image files of a record: an image's path, a tracklet's frames."""
+    return record.frames if isinstance(record, Tracklet) else (record.path,)
+
+
+def _without(record: Record, bad: set[str]) -> Record | None:
+    """``record`` without its unreadable files: an image goes, a tracklet keeps its good frames
+    (and goes when none is left)."""
+    if not isinstance(record, Tracklet):
+        return None if record.path in bad else record
+    frames = tuple(f for f in record.frames if f not in bad)
+    if not frames:
+        return None
+    return record if len(frames) == len(record.frames) else attrs.evolve(record, frames=frames)
 
 
 def _first_few(unreadable: Sequence[UnreadableImage]) -> str:
