@@ -1,5 +1,5 @@
-"""What the video readers share: frames of a tracklet folder in temporal order, tracklets checked
-against the files that exist, options with defaults, and the ``ReidDataset`` of tracklets.
+"""What the video readers share: frames of a tracklet folder in temporal order, .mat files, the
+length filter, and the ``ReidDataset`` of tracklets.
 
 Private (the leading underscore keeps it out of ``reader_names()``). Torch- and PIL-free; the
 ``.mat`` files of MARS and iLIDS-VID are read with ``scipy.io.loadmat``, imported when read.
@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
@@ -21,18 +21,7 @@ from reidkit.domain.types import ReidDataset, Tracklet
 
 log = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
 _DIGITS = re.compile(r"(\d+)")
-
-
-def with_defaults(options: T | None, cls: type[T]) -> T:
-    """``options``, or the defaults of ``cls`` when None; another class is a programming error."""
-    if options is None:
-        return cls()
-    if not isinstance(options, cls):
-        raise TypeError(f"options must be {cls.__name__}, got {type(options).__name__}")
-    return options
 
 
 def image_names(folder: Path) -> list[str]:

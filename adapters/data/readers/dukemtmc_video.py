@@ -23,14 +23,8 @@ from pathlib import Path
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error
-from reidkit.adapters.data.readers._video import (
-    image_names,
-    keep_long_enough,
-    subfolders,
-    tracklet_dataset,
-    with_defaults,
-)
+from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error, options_of
+from reidkit.adapters.data.readers._video import image_names, keep_long_enough, subfolders, tracklet_dataset
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ReidDataset, Tracklet
 
@@ -51,7 +45,7 @@ class DukeVideoOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: DukeVideoOptions | None = None) -> ReidDataset:
-    options = with_defaults(options, DukeVideoOptions)
+    options = options_of(options, DukeVideoOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("DukeMTMC-VideoReID",), has_dirs(*SPLITS))
     if found is None:

@@ -25,8 +25,8 @@ from pathlib import Path
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error
-from reidkit.adapters.data.readers._video import load_mat, numbered_frames, subfolders, tracklet_dataset, with_defaults
+from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error, options_of
+from reidkit.adapters.data.readers._video import load_mat, numbered_frames, subfolders, tracklet_dataset
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ReidDataset, Tracklet
 
@@ -48,7 +48,7 @@ class IlidsVidOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: IlidsVidOptions | None = None) -> ReidDataset:
-    options = with_defaults(options, IlidsVidOptions)
+    options = options_of(options, IlidsVidOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("iLIDS-VID",), has_dirs(f"{SEQUENCES}/cam1", f"{SEQUENCES}/cam2"))
     if found is None:

@@ -26,8 +26,8 @@ from pathlib import Path
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, files_under, find_root, has_dirs, layout_error
-from reidkit.adapters.data.readers._video import keep_long_enough, load_mat, tracklet_dataset, with_defaults
+from reidkit.adapters.data.readers._common import as_folder, files_under, find_root, has_dirs, layout_error, options_of
+from reidkit.adapters.data.readers._video import keep_long_enough, load_mat, tracklet_dataset
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ReidDataset, Tracklet
 
@@ -45,7 +45,7 @@ class MarsOptions:
 
 
 def read(root: str | Path, *, domain: str = "", options: MarsOptions | None = None) -> ReidDataset:
-    options = with_defaults(options, MarsOptions)
+    options = options_of(options, MarsOptions)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("MARS",), has_dirs("bbox_train", "bbox_test", "info"))
     if found is None:

@@ -26,8 +26,8 @@ from pathlib import Path
 from attrs import field, frozen, validators
 
 from reidkit.adapters.data.readers import DatasetReader
-from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error
-from reidkit.adapters.data.readers._video import numbered_frames, tracklet_dataset, with_defaults
+from reidkit.adapters.data.readers._common import as_folder, find_root, has_dirs, layout_error, options_of
+from reidkit.adapters.data.readers._video import numbered_frames, tracklet_dataset
 from reidkit.domain.errors import DatasetError, one_line
 from reidkit.domain.types import ReidDataset, Tracklet
 
@@ -49,7 +49,7 @@ class Prid2011Options:
 
 
 def read(root: str | Path, *, domain: str = "", options: Prid2011Options | None = None) -> ReidDataset:
-    options = with_defaults(options, Prid2011Options)
+    options = options_of(options, Prid2011Options)
     base = as_folder(root, TITLE, LAYOUT)
     found = find_root(base, ("prid2011",), has_dirs(f"{SHOTS}/cam_a", f"{SHOTS}/cam_b"))
     if found is None:

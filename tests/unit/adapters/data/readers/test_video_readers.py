@@ -267,3 +267,15 @@ def test_a_tree_of_the_official_size_gives_the_published_statistics(tmp_path: Pa
     data = _read(name, tmp_path)
     assert data.summary() == OFFICIAL_VIDEO[name]
     assert data.is_video
+
+
+@pytest.mark.parametrize("name", list(OFFICIAL_VIDEO))
+def test_each_video_reader_is_registered_with_one_line_texts_and_frozen_options(name: str) -> None:
+    import attrs
+
+    reader = dataset_reader(name)
+    assert reader.name == name and "\n" not in reader.summary + reader.layout
+    default = reader.options()
+    assert all(f.kw_only for f in attrs.fields(reader.options))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(default, attrs.fields(reader.options)[0].name, 1)
