@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data", "--domain", dest="domains", action="append", help="with --run: a domain to score (default: the run's eval.domains); repeatable"
     )
+    parser.add_argument(
+        "--over",
+        metavar="KEY=V1,V2,...",
+        help="with --run: evaluate once per value of a setting and report the mean and spread, e.g. "
+        "data.sets.vehicleid.trial=0..9 (VehicleID's random galleries); values are TOML, a..b an integer range",
+    )
     parser.add_argument("--metric", choices=["euclidean", "cosine"], help="default: euclidean (--features), the run's (--run)")
     parser.add_argument("--max-rank", type=int, default=50)
     parser.add_argument("--json", type=Path, help="write mAP, mINP, cmc, counts and seconds here")
@@ -73,8 +79,12 @@ def _run_folder(args: argparse.Namespace) -> int:
     extra += [f"eval.metric='{args.metric}'"] if args.metric else []
     extra += ["rerank.enabled=true"] if args.rerank else []
     args.overrides = [*args.overrides, *extra]
-    trained = trained_run_from(args)
-    names = chosen_domains(trained, args.domains)
+    variants = over_values(args.over) if args.over else [""]
+    runs = []
+    for setting in variants:
+        args_overrides = [*args.overrides, setting] if setting else args.overrides
+        runs.append(trained_run_from(argparse.Namespace(**{**vars(args), "overrides": args_overrides})))
+    names = chosen_domains(runs[0], args.domains)
     if args.json:
         writable_output(args.json, "--json")
 
@@ -82,18 +92,62 @@ def _run_folder(args: argparse.Namespace) -> int:
 
     from reidkit.adapters.runtime.observers import progress_callback
     from reidkit.application.evaluate import evaluations
-    from reidkit.entrypoints.trained import run_evaluator, run_domains, trained_extractor
+    from reidkit.entrypoints.trained import run_domains, run_evaluator, trained_extractor
 
     extractor = trained_extractor(
-        trained, device=args.device, batch_size=args.batch_size, normalize=False, progress=progress_callback("features", not args.quiet)
+        runs[0], device=args.device, batch_size=args.batch_size, normalize=False, progress=progress_callback("features", not args.quiet)
     )
     started = time.perf_counter()
-    scored = {name: use_case.run() for name, use_case in evaluations(extractor, run_evaluator(trained), run_domains(trained), names).items()}
+    scored = [
+        {name: use_case.run() for name, use_case in evaluations(extractor, run_evaluator(run), run_domains(run), names).items()}
+        for run in runs
+    ]
     seconds = time.perf_counter() - started
-    label = f"{trained.folder.name} ({trained.checkpoint.name})"
-    print(metrics_table([(f"{label} -> {name}", metrics) for name, metrics in scored.items()]))
+    label = f"{runs[0].folder.name} ({runs[0].checkpoint.name})"
+    rows = [
+        (f"{label} -> {name}" + (f" [{setting}]" if setting else ""), metrics)
+        for setting, by_domain in zip(variants, scored, strict=True)
+        for name, metrics in by_domain.items()
+    ]
+    print(metrics_table(rows))
+    spread = {name: _mean_and_spread([by_domain[name] for by_domain in scored]) for name in names} if args.over else {}
+    for name, summary in spread.items():
+        shown = ", ".join(f"{key} {100 * mean:.2f} ± {100 * std:.2f}" for key, (mean, std) in summary.items())
+        print(f"{name} over {len(variants)} values of {args.over.partition('=')[0]}: {shown}")
     print(f"{seconds:.1f} s (features + distance + metrics)")
     if args.json:
-        payload = {name: metrics.as_dict() for name, metrics in scored.items()}
-        args.json.write_text(json.dumps({"run": str(trained.folder), "checkpoint": str(trained.checkpoint), "domains": payload, "seconds": seconds}, indent=2))
+        payload = {
+            "run": str(runs[0].folder),
+            "checkpoint": str(runs[0].checkpoint),
+            "domains": {name: metrics.as_dict() for name, metrics in scored[0].items()},
+            "seconds": seconds,
+        }
+        if args.over:
+            payload["over"] = [{"setting": v, "domains": {n: m.as_dict() for n, m in d.items()}} for v, d in zip(variants, scored, strict=True)]
+            payload["mean_and_spread"] = {name: {k: {"mean": m, "std": sd} for k, (m, sd) in s.items()} for name, s in spread.items()}
+        args.json.write_text(json.dumps(payload, indent=2))
     return 0
+
+
+def over_values(text: str) -> list[str]:
+    """``KEY=V1,V2,...`` (or ``KEY=a..b``, integers, both ends included) as ``--set`` items."""
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise ReidkitError(f"--over expects KEY=V1,V2,... or KEY=a..b, got {text!r}")
+    first, dots, last = values.partition("..")
+    if dots:
+        try:
+            low, high = int(first), int(last)
+        except ValueError:
+            raise ReidkitError(f"--over {text}: a range a..b takes integers") from None
+        if high < low:
+            raise ReidkitError(f"--over {text}: the range is empty")
+        return [f"{key}={value}" for value in range(low, high + 1)]
+    return [f"{key}={value.strip()}" for value in values.split(",") if value.strip()]
+
+
+def _mean_and_spread(scores: list) -> dict[str, tuple[float, float]]:  # noqa: ANN001 - RetrievalMetrics
+    import statistics
+
+    columns = {"mAP": [m.mAP for m in scores], "R1": [m.rank(1) for m in scores], "mINP": [m.mINP for m in scores]}
+    return {key: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for key, v in columns.items()}

@@ -121,3 +121,15 @@ def test_bad_input_is_one_line_with_exit_code_2(run_dir, tmp_path, capsys, args,
     assert main([a.format(**names) for a in args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(message.format(**names))
+
+
+def test_evaluate_over_a_setting_reports_each_value_and_the_mean(run_dir, tmp_path, capsys):
+    scores = tmp_path / "over.json"
+    args = ["evaluate", "--run", str(run_dir), "--data", "target", "--over", "eval.metric='cosine','euclidean'", "--json", str(scores)]
+    assert main(args) == 0
+    written = json.loads(scores.read_text())
+    assert [entry["setting"] for entry in written["over"]] == ["eval.metric='cosine'", "eval.metric='euclidean'"]
+    expected = _last_evaluations(run_dir)["target"]
+    # unit-length features rank identically under both metrics
+    assert written["mean_and_spread"]["target"]["mAP"] == {"mean": pytest.approx(expected["mAP"]), "std": pytest.approx(0.0)}
+    assert "target over 2 values of eval.metric: mAP" in capsys.readouterr().out
