@@ -13,12 +13,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from reidkit.adapters.data.batch import SOURCE_DOMAIN, TrainingBatch
-from reidkit.adapters.data.datasets import ImageDataset
+from reidkit.adapters.data.datasets import ImageDataset, TrackletDataset, collate_frames
+from reidkit.adapters.data.frames import FrameSampling
 from reidkit.adapters.data.loading import LoaderOptions
 from reidkit.adapters.data.samplers import GroupSampler, IdentitySampler
 from reidkit.adapters.runtime.seeding import derive_seed
 from reidkit.domain.errors import DatasetError
-from reidkit.domain.types import ImageRecord
+from reidkit.domain.types import ImageRecord, Tracklet
 
 
 IN_PROCESS = LoaderOptions()  # no worker processes: the transforms run in the training process
@@ -36,7 +37,8 @@ class LoaderBatchSource:
     to iterate epoch e's loader reseeds that global RNG from (seed, e); whatever else draws from it
     in this process during the epoch (dropout, say) is then reproducible too.
     Under data parallelism ``rank`` gives each rank its own augmentation stream (rank 0's is the
-    single-process one).
+    single-process one). ``collate`` replaces the DataLoader's default collation (video:
+    ``collate_frames`` lays each tracklet's frames out as images of its label).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class LoaderBatchSource:
         loading: LoaderOptions = IN_PROCESS,
         rank: int = 0,
         domain: int = SOURCE_DOMAIN,
+        collate: Callable[[list[dict[str, object]]], dict[str, object]] | None = None,
     ) -> None:
         if batch_size != sampler.batch_size:
             raise ValueError(
@@ -63,6 +66,7 @@ class LoaderBatchSource:
         self.loading = loading
         self.rank = int(rank)
         self.domain = int(domain)
+        self._collate = {} if collate is None else {"collate_fn": collate}
         self._workers: DataLoader | None = None  # with worker processes: one loader for every epoch
 
     @property
@@ -86,6 +90,7 @@ class LoaderBatchSource:
             drop_last=True,
             generator=torch.Generator(),
             worker_init_fn=seed_worker,
+            **self._collate,
             **self.loading.dataloader_kwargs(),
         )
         return _Epoch(loader, self.domain)
@@ -109,6 +114,7 @@ class LoaderBatchSource:
                 drop_last=True,
                 generator=torch.Generator().manual_seed(0),  # nothing draws from torch's global RNG
                 worker_init_fn=seed_worker,
+                **self._collate,
                 **self.loading.dataloader_kwargs(),
             )
         return self._workers
@@ -128,11 +134,13 @@ def identity_batches(
     rank: int = 0,
     world_size: int = 1,
     domain: int = SOURCE_DOMAIN,
+    frames: FrameSampling | None = None,
 ) -> LoaderBatchSource:
     """P x K batches of labelled ``records`` (their pids are the labels). ``num_batches`` 0 = each
     image about once per epoch; ``camera_aware`` deals each identity's K images across its
     cameras; ``stream`` names an independent seed stream derived from ``seed`` (a second batch
-    source of the same run must not draw what the first draws)."""
+    source of the same run must not draw what the first draws). Tracklet records are sampled P x K
+    as tracklets, and each batch holds their ``frames`` (sampling) as images: P x K x seq_len."""
     _enough_identities(records, ids_per_batch, world_size)
     seed = derive_seed(seed, stream) % 2**31 if stream else seed
     sampler = IdentitySampler(
@@ -145,9 +153,9 @@ def identity_batches(
         rank=rank,
         world_size=world_size,
     )
-    dataset = ImageDataset(records, transform)
+    dataset, collate = _dataset(records, transform, frames)
     return LoaderBatchSource(
-        dataset, sampler, sampler.batch_size, seed=seed, loading=loading, rank=rank, domain=domain
+        dataset, sampler, sampler.batch_size, seed=seed, loading=loading, rank=rank, domain=domain, **collate
     )
 
 
@@ -163,10 +171,12 @@ def group_batches(
     loading: LoaderOptions = IN_PROCESS,
     rank: int = 0,
     world_size: int = 1,
+    frames: FrameSampling | None = None,
 ) -> LoaderBatchSource:
     """Batches of labelled ``records`` drawn ``groups_per_batch`` groups at a time, ``by``
     ``"datasets"`` (each record's dataset) or ``"cameras"`` (its camera): Torchreid's
-    RandomDatasetSampler and RandomDomainSampler (see ``GroupSampler``)."""
+    RandomDatasetSampler and RandomDomainSampler (see ``GroupSampler``). Tracklets as in
+    ``identity_batches``."""
     if by not in ("datasets", "cameras"):
         raise ValueError(f"by must be 'datasets' or 'cameras', got {by!r}")
     groups = [r.dataset if by == "datasets" else r.camid for r in records]
@@ -176,7 +186,18 @@ def group_batches(
         )
     except ValueError as err:
         raise DatasetError(f"train.sampler '{by}': {err}; lower train.groups_per_batch or the batch size") from None
-    return LoaderBatchSource(ImageDataset(records, transform), sampler, batch_size, seed=seed, loading=loading, rank=rank)
+    dataset, collate = _dataset(records, transform, frames)
+    return LoaderBatchSource(dataset, sampler, batch_size, seed=seed, loading=loading, rank=rank, **collate)
+
+
+def _dataset(
+    records: Sequence[ImageRecord | Tracklet], transform: Callable[[Image.Image], torch.Tensor], frames: FrameSampling | None
+) -> tuple[ImageDataset, dict[str, object]]:
+    """The dataset of ``records`` and the batch source's collation: images as they are;
+    tracklets through ``frames`` (Torchreid's defaults when None), laid out as frames."""
+    if not any(isinstance(r, Tracklet) for r in records[:1]):
+        return ImageDataset(records, transform), {}
+    return TrackletDataset(records, transform, frames or FrameSampling()), {"collate": collate_frames}
 
 
 def _enough_identities(records: Sequence[ImageRecord], ids_per_batch: int, world_size: int) -> None:

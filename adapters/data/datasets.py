@@ -1,4 +1,7 @@
-"""A torch Dataset over image records: loads, transforms and labels one image per index."""
+"""Torch Datasets over records: ``ImageDataset`` loads, transforms and labels one image per index;
+``TrackletDataset`` one tracklet's sampled frames, which ``collate_frames`` lays side by side as
+images of the tracklet's label (Torchreid's video engines train b tracklets x s frames as b*s
+images)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from reidkit.adapters.data.images import load_image
-from reidkit.domain.types import ImageRecord
+from reidkit.adapters.data.frames import FrameSampling
+from reidkit.domain.types import ImageRecord, Tracklet
 
 
 class ImageDataset(Dataset):
@@ -45,3 +49,47 @@ class ImageDataset(Dataset):
             "camid": record.camid,
             "index": int(index),
         }
+
+
+def _draw(length: int, count: int, replace: bool) -> list[int]:
+    """``count`` of ``range(length)`` from torch's RNG (seeded per epoch, or per sample in workers)."""
+    if replace:
+        return torch.randint(length, (count,)).tolist()
+    return torch.randperm(length)[:count].tolist()
+
+
+class TrackletDataset(ImageDataset):
+    """Item i is ``{"image": (s, C, H, W), "label", "camid", "index": i}``: the frames of tracklet
+    i that ``sampling`` picks, each transformed on its own (as Torchreid does: every frame draws
+    its own flip, crop and erasing). ``random`` sampling draws from torch's RNG, so the batch
+    source's seeding makes it repeatable."""
+
+    def __init__(
+        self,
+        records: Sequence[Tracklet],
+        transform: Callable[[Image.Image], torch.Tensor],
+        sampling: FrameSampling,
+        labels: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(records, transform, labels)
+        not_tracklets = [type(r).__name__ for r in self.records if not isinstance(r, Tracklet)][:1]
+        if not_tracklets:
+            raise TypeError(f"TrackletDataset needs Tracklet records, got a {not_tracklets[0]}")
+        self.sampling = sampling
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        record = self.records[index]
+        picked = self.sampling.indices(len(record.frames), _draw)
+        frames = [self.transform(load_image(record.frames[i])) for i in picked]
+        return {"image": torch.stack(frames), "label": self.labels[index], "camid": record.camid, "index": int(index)}
+
+
+def collate_frames(items: Sequence[dict[str, object]]) -> dict[str, torch.Tensor]:
+    """Tracklet items as one batch of frames: the images of item j one after the other, each with
+    item j's label, camid and index (so tracklets of different lengths, ``all``, batch too)."""
+    images = [item["image"] for item in items]
+    counts = torch.tensor([int(image.shape[0]) for image in images])  # type: ignore[union-attr]
+    batch: dict[str, torch.Tensor] = {"image": torch.cat(images)}  # type: ignore[arg-type]
+    for key in ("label", "camid", "index"):
+        batch[key] = torch.tensor([int(item[key]) for item in items]).repeat_interleave(counts)  # type: ignore[call-overload]
+    return batch
