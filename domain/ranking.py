@@ -18,13 +18,17 @@ pass over the row plus O(log matches) per selected item, against O(log G) per el
 even for an uninformative model (everything selected) it is no slower than a stable argsort.
 
 Rows are processed in chunks (bounded memory) on a few threads: numpy releases the GIL in the
-comparisons, gathers and reductions that dominate, so the chunks really run in parallel.
+comparisons, gathers and reductions that dominate, so the chunks really run in parallel. A
+query's results depend on its own row only, so the matrix can also come in blocks of rows
+(``BlockedRanking``, ``rank_metrics_in_blocks``), computed and dropped one at a time, with
+exactly the metrics of the whole matrix: evaluation at MSMT17's size never holds its 3.8 GB.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -52,42 +56,122 @@ def rank_metrics(
     ``workers`` threads (default: the CPU count, at most 4); neither changes any result bit.
     """
     d, qp, gp, qc, gc = _validated(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, chunk_rows)
-    num_q, num_g = d.shape
-    order, start, count = _gallery_groups(gp, qp)
+    ranking = BlockedRanking(qp, gp, qc, gc, max_rank=max_rank, chunk_rows=chunk_rows, workers=workers)
+    ranking.add(0, d)
+    return ranking.result()
 
-    def run(r0: int) -> _ChunkResult:
-        r1 = min(r0 + chunk_rows, num_q)
-        return _chunk_positions(d[r0:r1], qc[r0:r1], start[r0:r1], count[r0:r1], order, gc)
 
-    starts = range(0, num_q, chunk_rows)
-    threads = _thread_count(workers, len(starts))
-    if threads == 1:
-        parts = [run(r0) for r0 in starts]
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rank_metrics") as pool:
-            parts = list(pool.map(run, starts))
-
-    npos = np.concatenate([p.npos for p in parts])
-    first = np.concatenate([p.first for p in parts])
-    last = np.concatenate([p.last for p in parts])
-    ap = np.concatenate([p.ap for p in parts])
-    valid = npos > 0
-    num_valid = int(valid.sum())
-    if num_valid == 0:
-        raise EvaluationError(
-            f"none of the {num_q} queries has a match in the gallery of {num_g} "
-            "(after removing same-identity same-camera items); nothing to average"
-        )
-    hits_at = np.bincount(np.minimum(first[valid], max_rank), minlength=max_rank + 1)[:max_rank]
-    cmc = np.cumsum(hits_at) / num_valid
-    inp = npos[valid] / (last[valid] + 1.0)
-    return RetrievalMetrics(
-        mAP=float(ap[valid].mean()),
-        mINP=float(inp.mean()),
-        cmc=cmc.tolist(),
-        num_queries=num_q,
-        num_valid_queries=num_valid,
+def rank_metrics_in_blocks(
+    blocks: Iterable[tuple[int, np.ndarray]],
+    q_pids: np.ndarray,
+    g_pids: np.ndarray,
+    q_camids: np.ndarray,
+    g_camids: np.ndarray,
+    *,
+    max_rank: int = 50,
+    chunk_rows: int = 128,
+    workers: int | None = None,
+) -> RetrievalMetrics:
+    """``rank_metrics`` of a distance matrix given as consecutive row blocks ``(first_row,
+    distances)``, so that no caller has to hold the whole (Q, G) matrix: the result is the same
+    to the bit as ``rank_metrics`` of the blocks stacked, whatever the block sizes."""
+    ranking = BlockedRanking(
+        q_pids, g_pids, q_camids, g_camids, max_rank=max_rank, chunk_rows=chunk_rows, workers=workers
     )
+    for first_row, distances in blocks:
+        ranking.add(first_row, distances)
+        del distances  # a generator's next block may then reuse the memory
+    return ranking.result()
+
+
+class BlockedRanking:
+    """The Market-1501 metrics accumulated over row blocks of the distance matrix, in row order.
+
+    Every query's ranks depend on its own row only (``_chunk_positions`` is chunk-invariant to
+    the bit), so scoring block by block and averaging at the end gives exactly what one call on
+    the stacked matrix gives. Only O(Q) numbers are kept between blocks.
+    """
+
+    def __init__(
+        self,
+        q_pids: np.ndarray,
+        g_pids: np.ndarray,
+        q_camids: np.ndarray,
+        g_camids: np.ndarray,
+        *,
+        max_rank: int = 50,
+        chunk_rows: int = 128,
+        workers: int | None = None,
+    ) -> None:
+        self._qp, self._gp, self._qc, self._gc = _validated_labels(q_pids, g_pids, q_camids, g_camids)
+        _check_counts(max_rank=max_rank, chunk_rows=chunk_rows)
+        self._threads = _thread_count(workers, 1 << 30)
+        self.max_rank, self.chunk_rows = int(max_rank), int(chunk_rows)
+        self._order, self._start, self._count = _gallery_groups(self._gp, self._qp)
+        self._parts: list[_ChunkResult] = []
+        self._next_row = 0
+
+    @property
+    def num_queries(self) -> int:
+        return len(self._qp)
+
+    @property
+    def rows_done(self) -> int:
+        return self._next_row
+
+    def add(self, first_row: int, distances: np.ndarray) -> None:
+        """Score rows ``first_row : first_row + len(distances)``; blocks come in row order."""
+        d = _validated_block(distances, self.num_queries, len(self._gp))
+        if first_row != self._next_row:
+            raise ValueError(f"distance blocks must come in row order: expected row {self._next_row}, got {first_row}")
+        if first_row + d.shape[0] > self.num_queries:
+            raise ValueError(
+                f"rows {first_row}:{first_row + d.shape[0]} run past the {self.num_queries} queries"
+            )
+        chunk_rows = self.chunk_rows
+
+        def run(r0: int) -> _ChunkResult:
+            r1 = min(r0 + chunk_rows, d.shape[0])
+            q0, q1 = first_row + r0, first_row + r1
+            return _chunk_positions(
+                d[r0:r1], self._qc[q0:q1], self._start[q0:q1], self._count[q0:q1], self._order, self._gc
+            )
+
+        starts = range(0, d.shape[0], chunk_rows)
+        threads = min(self._threads, len(starts))
+        if threads == 1:
+            self._parts.extend(run(r0) for r0 in starts)
+        else:
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rank_metrics") as pool:
+                self._parts.extend(pool.map(run, starts))
+        self._next_row += d.shape[0]
+
+    def result(self) -> RetrievalMetrics:
+        num_q, num_g, max_rank = self.num_queries, len(self._gp), self.max_rank
+        if self._next_row != num_q:
+            raise ValueError(f"distance blocks covered {self._next_row} of the {num_q} query rows")
+        parts = self._parts
+        npos = np.concatenate([p.npos for p in parts])
+        first = np.concatenate([p.first for p in parts])
+        last = np.concatenate([p.last for p in parts])
+        ap = np.concatenate([p.ap for p in parts])
+        valid = npos > 0
+        num_valid = int(valid.sum())
+        if num_valid == 0:
+            raise EvaluationError(
+                f"none of the {num_q} queries has a match in the gallery of {num_g} "
+                "(after removing same-identity same-camera items); nothing to average"
+            )
+        hits_at = np.bincount(np.minimum(first[valid], max_rank), minlength=max_rank + 1)[:max_rank]
+        cmc = np.cumsum(hits_at) / num_valid
+        inp = npos[valid] / (last[valid] + 1.0)
+        return RetrievalMetrics(
+            mAP=float(ap[valid].mean()),
+            mINP=float(inp.mean()),
+            cmc=cmc.tolist(),
+            num_queries=num_q,
+            num_valid_queries=num_valid,
+        )
 
 
 def valid_queries(q_pids: np.ndarray, q_camids: np.ndarray, g_pids: np.ndarray, g_camids: np.ndarray) -> np.ndarray:
@@ -115,6 +199,7 @@ def _validated(
     max_rank: object,
     chunk_rows: object,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The whole-matrix checks, each naming the culprit against ``distmat``'s shape."""
     if not isinstance(distmat, np.ndarray):
         raise TypeError(f"distmat must be a numpy array, got {type(distmat).__name__}")
     if distmat.ndim != 2:
@@ -124,11 +209,7 @@ def _validated(
     num_q, num_g = distmat.shape
     if num_q == 0 or num_g == 0:
         raise ValueError(f"distmat is empty (shape {distmat.shape}); need queries and a gallery")
-    if num_g >= 2**31:
-        raise ValueError(f"distmat has {num_g} gallery columns; at most 2**31 - 1 are supported")
-    for name, value in (("max_rank", max_rank), ("chunk_rows", chunk_rows)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    _check_counts(max_rank=max_rank, chunk_rows=chunk_rows)
     labels = []
     for name, value, size in (
         ("q_pids", q_pids, num_q),
@@ -142,8 +223,51 @@ def _validated(
         if array.shape != (size,):
             raise ValueError(f"{name} must have shape ({size},) to match distmat {distmat.shape}, got {array.shape}")
         labels.append(array.astype(np.int64, copy=False))
+    return (distmat, *labels)  # type: ignore[return-value]
+
+
+def _validated_block(distmat: object, num_q: int, num_g: int) -> np.ndarray:
+    if not isinstance(distmat, np.ndarray):
+        raise TypeError(f"distmat must be a numpy array, got {type(distmat).__name__}")
+    if distmat.ndim != 2:
+        raise ValueError(f"distmat must be 2-D (num_query, num_gallery), got shape {distmat.shape}")
+    if distmat.dtype.kind != "f":
+        raise TypeError(f"distmat must hold floating-point distances, got dtype {distmat.dtype}")
+    if distmat.shape[0] == 0 or distmat.shape[1] == 0:
+        raise ValueError(f"distmat is empty (shape {distmat.shape}); need queries and a gallery")
+    if distmat.shape[1] != num_g:
+        raise ValueError(f"distmat has {distmat.shape[1]} columns but g_pids has {num_g} entries")
     # Contiguous rows make each chunk a cheap view whose flat indices map to (row, column).
-    return (np.ascontiguousarray(distmat), *labels)  # type: ignore[return-value]
+    return np.ascontiguousarray(distmat)
+
+
+def _check_counts(**values: object) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _validated_labels(
+    q_pids: object, g_pids: object, q_camids: object, g_camids: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    labels = []
+    for name, value in (("q_pids", q_pids), ("g_pids", g_pids), ("q_camids", q_camids), ("g_camids", g_camids)):
+        array = np.asarray(value)
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integers, got dtype {array.dtype}")
+        if array.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+        labels.append(array.astype(np.int64, copy=False))
+    qp, gp, qc, gc = labels
+    if qc.shape != qp.shape:
+        raise ValueError(f"q_camids must have shape {qp.shape} to match q_pids, got {qc.shape}")
+    if gc.shape != gp.shape:
+        raise ValueError(f"g_camids must have shape {gp.shape} to match g_pids, got {gc.shape}")
+    if len(qp) == 0 or len(gp) == 0:
+        raise ValueError(f"need queries and a gallery; got {len(qp)} queries and {len(gp)} gallery items")
+    if len(gp) >= 2**31:
+        raise ValueError(f"the gallery has {len(gp)} items; at most 2**31 - 1 are supported")
+    return qp, gp, qc, gc
 
 
 def _thread_count(workers: object, num_chunks: int) -> int:

@@ -1,4 +1,5 @@
-"""rank_metrics: hand-worked cases, the protocol's edge cases, and agreement of its strategies."""
+"""rank_metrics: hand-worked cases, the protocol's edge cases, and agreement of its strategies
+(chunks, threads, and row blocks fed one at a time)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from reidkit.domain.errors import EvaluationError
-from reidkit.domain.ranking import rank_metrics, valid_queries
+from reidkit.domain.ranking import BlockedRanking, rank_metrics, rank_metrics_in_blocks, valid_queries
 
 # Query 0 (pid 1, cam 0) against six gallery items. Sorted by distance:
 #   g0 pid1 cam0 0.1  junk (same pid, same camera): removed
@@ -199,3 +200,56 @@ def test_bad_inputs_raise_naming_the_culprit(kwargs, error, message):
     positional = [args.pop(k) for k in ("distmat", "q_pids", "g_pids", "q_camids", "g_camids")]
     with pytest.raises(error, match=message):
         rank_metrics(*positional, **args)
+
+
+def _tie_heavy(seed, num_q=53, num_g=240):
+    rng = np.random.default_rng(seed)
+    distmat = rng.integers(0, 6, (num_q, num_g)).astype(np.float32)  # ties everywhere
+    labels = (rng.integers(0, 10, num_q), rng.integers(0, 10, num_g), rng.integers(0, 3, num_q), rng.integers(0, 3, num_g))
+    return distmat, labels
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("sizes", [[53], [1] * 53, [7] * 7 + [4], [20, 20, 13], [5, 1, 40, 2, 5]])
+def test_row_blocks_give_the_stacked_result_to_the_bit(seed, sizes):
+    """Blocks of any sizes (none of 7, 20 or 40 divides the 53 queries) score exactly as the
+    whole matrix does: same CMC, mAP and mINP bits."""
+    distmat, labels = _tie_heavy(seed)
+    whole = rank_metrics(distmat, *labels, max_rank=30)
+    starts = np.cumsum([0, *sizes[:-1]])
+    blocks = [(int(s), distmat[s : s + n].copy()) for s, n in zip(starts, sizes, strict=True)]
+    got = rank_metrics_in_blocks(iter(blocks), *labels, max_rank=30, chunk_rows=3, workers=2)
+    assert got.as_dict() == whole.as_dict()
+    assert got.mAP == whole.mAP and got.mINP == whole.mINP and got.cmc == whole.cmc
+
+
+def test_blocks_must_come_in_row_order_and_cover_every_query():
+    distmat, labels = _tie_heavy(0, num_q=10, num_g=30)
+    ranking = BlockedRanking(*labels)
+    with pytest.raises(ValueError, match="expected row 0, got 4"):
+        ranking.add(4, distmat[4:])
+    ranking.add(0, distmat[:4])
+    with pytest.raises(ValueError, match="covered 4 of the 10"):
+        ranking.result()
+    with pytest.raises(ValueError, match="run past the 10 queries"):
+        ranking.add(4, np.concatenate([distmat[4:], distmat[:1]]))
+    with pytest.raises(ValueError, match="5 columns but g_pids has 30"):
+        ranking.add(4, distmat[4:, :5])
+    with pytest.raises(ValueError, match="NaN"):
+        ranking.add(4, np.full((6, 30), np.nan, dtype=np.float32))
+    ranking = BlockedRanking(*labels)
+    ranking.add(0, distmat[:4])
+    ranking.add(4, distmat[4:])
+    assert ranking.rows_done == 10
+    assert ranking.result().as_dict() == rank_metrics(distmat, *labels).as_dict()
+
+
+def test_blocked_ranking_checks_its_labels():
+    with pytest.raises(ValueError, match="g_camids must have shape"):
+        BlockedRanking([1], [1, 2], [0], [0])
+    with pytest.raises(TypeError, match="q_pids must hold integers"):
+        BlockedRanking([1.5], [1, 2], [0], [0, 1])
+    with pytest.raises(ValueError, match="need queries and a gallery"):
+        BlockedRanking(np.array([], dtype=int), [1], np.array([], dtype=int), [0])
+    with pytest.raises(ValueError, match="max_rank"):
+        BlockedRanking([1], [1], [0], [1], max_rank=0)
