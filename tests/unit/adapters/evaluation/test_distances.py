@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reidkit.adapters.evaluation.distances import pairwise_distance
+from reidkit.adapters.evaluation.distances import block_rows, pairwise_distance, pairwise_distance_blocks
 
 
 @pytest.fixture
@@ -92,3 +92,28 @@ def test_accepts_float64_and_readonly_inputs(features):
 def test_bad_inputs_raise_naming_the_culprit(query, gallery, kwargs, error, message):
     with pytest.raises(error, match=message):
         pairwise_distance(query, gallery, **kwargs)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_blocks_stack_to_the_matrix_to_the_bit(metric):
+    rng = np.random.default_rng(4)
+    q, g = rng.standard_normal((50, 33)).astype(np.float32), rng.standard_normal((70, 33)).astype(np.float32)
+    whole = pairwise_distance(q, g, metric, chunk_rows=8)
+    for budget, sizes in ((4 * 70 * 50, [50]), (4 * 70 * 17, [16, 16, 16, 2]), (4 * 70 * 8, [8] * 6 + [2])):
+        blocks = list(pairwise_distance_blocks(q, g, metric, chunk_rows=8, max_block_bytes=budget))
+        assert [len(b) for _, b in blocks] == sizes
+        assert [r0 for r0, _ in blocks] == list(np.cumsum([0, *sizes[:-1]]))
+        np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), whole)
+    # Below one chunk the GEMMs narrow to the budget: same values up to float32 rounding.
+    blocks = list(pairwise_distance_blocks(q, g, metric, chunk_rows=8, max_block_bytes=4 * 70 * 3))
+    assert [len(b) for _, b in blocks] == [3] * 16 + [2]
+    np.testing.assert_allclose(np.concatenate([b for _, b in blocks]), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_block_rows_follow_the_budget():
+    assert block_rows(100, 10, 10**6, multiple=8) == 100  # all fit: one block
+    assert block_rows(100, 10, 250, multiple=8) == 24  # whole chunks
+    assert block_rows(100, 10, 70, multiple=8) == 7  # less than a chunk
+    assert block_rows(100, 10, 5, multiple=8) == 1  # at least a row
+    with pytest.raises(ValueError, match="max_block_bytes"):
+        pairwise_distance_blocks(np.zeros((2, 3)), np.zeros((2, 3)), max_block_bytes=0)
