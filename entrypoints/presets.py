@@ -49,6 +49,8 @@ class EmbeddedScale:
     # clustering radii: 9 images per identity where Market has ~17 (docs/adaptation.md)
     dbscan: Mapping[str, Any] = {"k1": 15, "k2": 3, "eps": 0.45}
     kmeans: Mapping[str, Any] = {"num_clusters": 300}
+    # video presets: frames per tracklet for its short tracklets (0 = leave video.seq_len alone)
+    video_seq_len: int = 0
 
 
 SCALES: Mapping[str, EmbeddedScale] = {
@@ -58,6 +60,13 @@ SCALES: Mapping[str, EmbeddedScale] = {
         height=64, width=32,
         supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4, supervised_instances_per_id=2,
         adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
+    ),  # fmt: skip
+    # the video test preset: tiny's recipe, tracklets of 2 to 6 frames read 4 at a time
+    "tiny_video": EmbeddedScale(
+        height=64, width=32,
+        supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4, supervised_instances_per_id=2,
+        adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
+        video_seq_len=4,
     ),  # fmt: skip
 }
 
@@ -72,6 +81,8 @@ def scale_settings(scale: EmbeddedScale, resolved: Mapping[str, Any], epochs: in
     """
     yield from (("model.backbone", scale.backbone), ("model.last_stride", scale.last_stride))
     yield from (("input.height", scale.height), ("input.width", scale.width), ("input.pad", scale.pad))
+    if scale.video_seq_len:
+        yield "video.seq_len", scale.video_seq_len
     if resolved.get("method", "supervised") == "supervised":
         yield "train.epochs", scale.supervised_epochs
         yield "train.iters_per_epoch", scale.supervised_iters_per_epoch

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import cattrs
-from attrs import field, fields, frozen, has, validators as v
+from attrs import asdict as attrs_asdict, field, fields, frozen, has, validators as v
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 
 from reidkit.adapters.data.readers import dataset_reader, reader_names
@@ -86,7 +86,8 @@ class SyntheticData:
     """The embedded, procedurally drawn two-domain data set, generated once per (preset, seed)."""
 
     kind: Literal["synthetic"] = "synthetic"
-    preset: Literal["tiny", "demo"] = "demo"
+    # tiny_video: short tracklets in the DukeMTMC-VideoReID layout (video re-ID, [video] applies)
+    preset: Literal["tiny", "demo", "tiny_video"] = "demo"
     seed: int = field(default=0, validator=v.ge(0))
     cache_dir: str = ""  # "" = $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic
     # training images that cannot be decoded: fail = stop before training and list them; skip = train
@@ -161,6 +162,27 @@ def _path_first(line: str) -> str:
 
 DataSettings = Union[SyntheticData, MarketFolders, DatasetFolders]
 
+VIDEO_PRESETS = ("tiny_video",)  # the synthetic presets of tracklets (adapters/data/synth_video.py)
+
+
+def video_domains(data: Mapping[str, Any]) -> list[str]:
+    """The domains of a ``[data]`` table (plain data, as the containers' configuration holds it)
+    whose splits hold tracklets: a video synthetic preset's, or those of ``[data.sets]`` read by a
+    video reader (mars, dukemtmc_video, ilidsvid, prid2011)."""
+    kind = data.get("kind", "synthetic")
+    if kind == "synthetic":
+        return ["source"] if data.get("preset", "demo") in VIDEO_PRESETS else []
+    if kind == "datasets":
+        sets = data.get("sets") or {}
+        return [name for name, table in sets.items() if dataset_reader(table["reader"]).video]
+    return []
+
+
+def data_form(data: Mapping[str, Any]) -> str:
+    """"video" when any domain of ``[data]`` holds tracklets, else "image": what the composition
+    root selects the batches' frame sampling and the tracklet feature encoder by."""
+    return "video" if video_domains(data) else "image"
+
 
 @frozen(kw_only=True)
 class InputSettings:
@@ -172,6 +194,22 @@ class InputSettings:
     # DataLoader worker processes: "auto" = up to 8 (with pinned memory, kept across epochs) on a
     # CUDA device, none on the CPU; a count >= 0 is used on either (adapters/data/loading.py)
     num_workers: WorkerCount = field(default="auto", validator=_worker_count)
+
+
+@frozen(kw_only=True)
+class VideoSettings:
+    """Video re-ID data (tracklets; Torchreid's defaults): each training tracklet gives ``seq_len``
+    frames, picked by ``sample``, each a training image of the tracklet's pid (a batch of P x K
+    tracklets is P x K x seq_len images); a test tracklet's feature pools (``pooling``) the
+    features of its frames picked by ``test_sample``. Unused with image data."""
+
+    seq_len: int = field(default=15, validator=[v.ge(1), v.le(1024)])
+    # evenly: cut to a multiple of seq_len, fixed stride (short tracklets padded with their last
+    # frame); random: drawn with replacement only when short, kept in temporal order; all: every frame
+    sample: Literal["evenly", "random", "all"] = "evenly"
+    # evenly: seq_len frames as above (Torchreid's test loader); all: every frame of the tracklet
+    test_sample: Literal["evenly", "all"] = "evenly"
+    pooling: Literal["avg", "max"] = "avg"
 
 
 # --- model and losses ---------------------------------------------------------------------------
@@ -417,6 +455,7 @@ class Profile:
     embedded_scale: Literal["auto", "applied", "off"] = "auto"
     data: DataSettings = field(factory=SyntheticData)
     input: InputSettings = field(factory=InputSettings)
+    video: VideoSettings = field(factory=VideoSettings)
     model: ModelSettings = field(factory=ModelSettings)
     loss: LossSettings = field(factory=LossSettings)
     optimizer: OptimizerSettings = field(factory=AdamSettings)
@@ -467,6 +506,7 @@ class Profile:
                     f"train.sampler '{self.train.sampler}' splits the batch of train.ids_per_batch x train.instances_per_id "
                     f"({batch}) images evenly over train.groups_per_batch ({self.train.groups_per_batch}) groups"
                 )
+        self._check_video()
         if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
             raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
         if isinstance(self.data, MarketFolders | DatasetFolders):
@@ -478,6 +518,20 @@ class Profile:
                 if domain not in known:
                     table = "data.roots" if isinstance(self.data, MarketFolders) else "data.sets"
                     raise ValueError(f"{where} names '{domain}', but {table} has only {sorted(known)}")
+
+    def _check_video(self) -> None:
+        video = video_domains(attrs_asdict(self.data))
+        if not video:
+            return
+        if self.method != "supervised":
+            raise ValueError(
+                f"the data holds tracklets (video: {', '.join(video)}); video re-ID trains with the supervised method, "
+                f"and method {self.method!r} clusters images"
+            )
+        trained = train_domains(self.train)
+        if isinstance(self.data, DatasetFolders) and any(d in video for d in trained) and not all(d in video for d in trained):
+            images = [d for d in trained if d not in video]
+            raise ValueError(f"train.domain mixes video datasets ({', '.join(d for d in trained if d in video)}) with image ones ({', '.join(images)})")
 
     @property
     def scaled(self) -> bool:

@@ -106,7 +106,8 @@ def trained_extractor(
     progress: Callable[[int, int], None] | None = None,
 ) -> FeatureExtractor:
     """``run``'s network behind the run's own test transform and flip setting; ``progress(done,
-    total)`` hears of every batch."""
+    total)`` hears of every batch. A run on video data encodes records as its evaluation did: a
+    tracklet's row pools its frames' features (``[video] test_sample``, ``pooling``)."""
     from reidkit.adapters.data.transforms import build_test_transform
     from reidkit.adapters.encoders.extractor import FeatureExtractor
     from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
@@ -123,7 +124,21 @@ def trained_extractor(
         flip_augment=profile.eval.flip,
         progress=progress,
     )
-    return FeatureExtractor(encoder)
+    return FeatureExtractor(encoder, _tracklet_encoder(profile, encoder))
+
+
+def _tracklet_encoder(profile: Profile, frames: object) -> object | None:
+    """The run's tracklet encoder over ``frames`` when its data is video, else None."""
+    from reidkit.entrypoints.settings import data_form, make_converter
+
+    if data_form(make_converter().unstructure(profile.data)) != "video":
+        return None
+    from reidkit.adapters.data.frames import FrameSampling
+    from reidkit.adapters.encoders.tracklets import TrackletFeatureEncoder
+
+    video = profile.video
+    sampling = FrameSampling(seq_len=video.seq_len, sample=video.test_sample)
+    return TrackletFeatureEncoder(frames, sampling=sampling, pooling=video.pooling)  # type: ignore[arg-type]
 
 
 def run_domains(run: TrainedRun) -> Mapping[str, ReidDataset]:

@@ -18,6 +18,7 @@ from PIL import Image
 from reidkit.adapters.data.images import as_rgb, load_image
 from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
 from reidkit.domain.errors import ImageLoadError
+from reidkit.domain.ports import FeatureEncoder
 from reidkit.domain.types import FeatureMatrix, ImageRecord
 
 ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
@@ -25,17 +26,19 @@ ImageLike = Union[str, "os.PathLike[str]", Image.Image, np.ndarray]
 
 class FeatureExtractor:
     """Calls ``encoder``'s network on images: ``extractor(images)`` is an (N, D) float32 array,
-    row i for image i (a single image gives one row). It is also a FeatureEncoder over records."""
+    row i for image i (a single image gives one row). It is also a FeatureEncoder over records;
+    ``records`` (a run on video data: its tracklet encoder over ``encoder``) encodes them instead."""
 
-    def __init__(self, encoder: TorchFeatureEncoder) -> None:
+    def __init__(self, encoder: TorchFeatureEncoder, records: FeatureEncoder | None = None) -> None:
         self.encoder = encoder
+        self.records = records
 
     @property
     def model(self) -> torch.nn.Module:
         return self.encoder.model
 
     def encode(self, records: Sequence[ImageRecord]) -> FeatureMatrix:
-        return self.encoder.encode(records)
+        return (self.records or self.encoder).encode(records)
 
     def __call__(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         batch = [images] if _is_one_image(images) else list(images)  # type: ignore[arg-type]

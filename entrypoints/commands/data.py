@@ -1,5 +1,5 @@
 """``reidkit data synth``: generate (or reuse) the embedded synthetic data set; ``reidkit data
-stats``: identities, images and cameras per split of any data settings."""
+stats``: identities, images (video: tracklets) and cameras per split of any data settings."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="data set tools")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     synth = actions.add_parser("synth", help="generate the embedded two-domain synthetic data (cached by preset, seed)")
-    synth.add_argument("--preset", choices=["tiny", "demo"], default="demo")
+    synth.add_argument("--preset", choices=["tiny", "demo", "tiny_video"], default="demo")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", type=Path, help="cache folder (default: $REIDKIT_DATA_DIR or ~/.cache/reidkit/synthetic)")
     synth.set_defaults(handler=run_synth)
@@ -26,18 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from reidkit.adapters.data.market import read_market
-    from reidkit.adapters.data.synth import ensure_synthetic
-    from reidkit.entrypoints.parts.data import default_data_dir
+    from reidkit.entrypoints.parts.data import default_data_dir, synthetic_domains
 
-    from reidkit.adapters.runtime.observers import progress_callback
-
-    progress = progress_callback(f"generating synthetic data ({args.preset}, seed {args.seed})", enabled=not args.quiet)
-    roots = ensure_synthetic(args.preset, args.seed, args.out or default_data_dir(), progress=progress)
-    for name, root in roots.items():
-        summary = read_market(root, domain=name).summary()
-        counts = ", ".join(f"{k}={v}" for k, v in summary.items())
-        print(f"{name}: {root}\n  {counts}")
+    out = args.out or default_data_dir()
+    for name, data in synthetic_domains(args.preset, args.seed, str(out), quiet=args.quiet).items():
+        root = Path(out) / f"{args.preset}-seed{args.seed}" / name
+        counts = ", ".join(f"{k}={v}" for k, v in data.summary().items())
+        print(f"{name}: {root}\n  {counts}" + (" (images = tracklets)" if data.is_video else ""))
     return 0
 
 
@@ -57,16 +52,20 @@ def run_stats(args: argparse.Namespace) -> int:
     domains = settings_domains(settings, quiet=args.quiet)
     names = args.domains or list(domains)
     table = {name: pick_domain(domains, name).split_statistics() for name in names}
+    units = {name: "tracklets" if pick_domain(domains, name).is_video else "images" for name in names}
     for name, rows in table.items():
-        print(statistics_table(name, rows))
+        print(statistics_table(name, rows, units[name]))
     if args.json:
-        payload = {name: {split: {"ids": i, "images": n, "cameras": c} for split, i, n, c in rows} for name, rows in table.items()}
+        payload = {
+            name: {split: {"ids": i, units[name]: n, "cameras": c} for split, i, n, c in rows} for name, rows in table.items()
+        }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
 
 
-def statistics_table(name: str, rows: list[tuple[str, int, int, int]]) -> str:
-    head = f"  {'subset':<8} | {'# ids':>7} | {'# images':>9} | {'# cameras':>9}"
+def statistics_table(name: str, rows: list[tuple[str, int, int, int]], unit: str = "images") -> str:
+    width = max(9, len(unit) + 2)
+    head = f"  {'subset':<8} | {'# ids':>7} | {'# ' + unit:>{width}} | {'# cameras':>9}"
     rule = "  " + "-" * (len(head) - 2)
-    body = [f"  {split:<8} | {ids:>7,} | {images:>9,} | {cameras:>9}" for split, ids, images, cameras in rows]
+    body = [f"  {split:<8} | {ids:>7,} | {images:>{width},} | {cameras:>9}" for split, ids, images, cameras in rows]
     return "\n".join([f"{name}:", rule, head, rule, *body, rule])

@@ -97,4 +97,5 @@ def _extract_domain(extractor, run_, domain: str | None, out: Path, normalize: b
             f"{side}_paths": np.array([r.path for r in records]),
         }
     write_atomically(out, lambda handle: np.savez(handle, **arrays))
-    print(f"{name}: {len(dataset.query)} query and {len(dataset.gallery)} gallery images -> {out}")
+    unit = "tracklets (paths: their first frames)" if dataset.is_video else "images"
+    print(f"{name}: {len(dataset.query)} query and {len(dataset.gallery)} gallery {unit} -> {out}")

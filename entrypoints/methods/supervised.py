@@ -51,6 +51,7 @@ def container() -> type:
             loading=training.loading,
             rank=training.group.provided.rank,
             world_size=training.group.provided.world_size,
+            frames=data.frames,  # None for images; tracklets: P x K tracklets of [video] seq_len frames
         )
         grouped = dict(
             batch_size=providers.Callable(operator.mul, config.train.ids_per_batch, config.train.instances_per_id),

@@ -10,10 +10,12 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from reidkit.adapters.data.frames import FrameSampling
 from reidkit.adapters.data.market import read_market
 from reidkit.adapters.data.readers import dataset_reader
 from reidkit.adapters.data.scan import screen_training_images
 from reidkit.adapters.data.synth import ensure_synthetic
+from reidkit.adapters.data.synth_video import VIDEO_PRESETS, ensure_synthetic_video
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.evaluation.rerank import KReciprocalReranker
@@ -22,7 +24,14 @@ from reidkit.application.evaluate import pick_domain
 from reidkit.domain.combine import combined_training_split
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.parts.keys import switch
-from reidkit.entrypoints.settings import DataSettings, Profile, dataset_options, make_converter, unstructure_profile
+from reidkit.entrypoints.settings import (
+    DataSettings,
+    Profile,
+    data_form,
+    dataset_options,
+    make_converter,
+    unstructure_profile,
+)
 
 
 def default_data_dir() -> Path:
@@ -32,7 +41,12 @@ def default_data_dir() -> Path:
 
 def synthetic_domains(preset: str, seed: int, cache_dir: str, quiet: bool = False) -> dict[str, ReidDataset]:
     progress = progress_callback(f"generating synthetic data ({preset}, seed {seed})", enabled=not quiet)
-    roots = ensure_synthetic(preset, seed, Path(cache_dir) if cache_dir else default_data_dir(), progress=progress)
+    cache = Path(cache_dir) if cache_dir else default_data_dir()
+    if preset in VIDEO_PRESETS:  # tracklets, in the DukeMTMC-VideoReID layout
+        video = dataset_reader("dukemtmc_video")
+        roots = ensure_synthetic_video(preset, seed, cache, progress=progress)
+        return {name: video.read(root, domain=name) for name, root in roots.items()}
+    roots = ensure_synthetic(preset, seed, cache, progress=progress)
     return {name: read_market(root, domain=name) for name, root in roots.items()}
 
 
@@ -90,6 +104,20 @@ class Data(containers.DeclarativeContainer):
         erasing_p=config.input.erasing_p,
     )
     test_transform = providers.Singleton(build_test_transform, config.input.height, config.input.width)
+    # video data (``data_form``: a tracklet reader or video preset): the frames a training tracklet
+    # gives (``[video] sample``) and those a test tracklet's feature pools (``test_sample``); None
+    # for image data, whose batches and encoder are what they were before video existed
+    form = providers.Callable(data_form, config.data)
+    frames = providers.Selector(
+        form,
+        image=providers.Object(None),
+        video=providers.Singleton(FrameSampling, seq_len=config.video.seq_len, sample=config.video.sample),
+    )
+    test_frames = providers.Selector(
+        form,
+        image=providers.Object(None),
+        video=providers.Singleton(FrameSampling, seq_len=config.video.seq_len, sample=config.video.test_sample),
+    )
 
     evaluator = providers.Selector(
         providers.Callable(switch, config.rerank.enabled),

@@ -6,10 +6,12 @@ from dependency_injector import containers, providers
 
 from reidkit.adapters.encoders.sharded import ShardedEncoder
 from reidkit.adapters.encoders.torch_encoder import TorchFeatureEncoder
+from reidkit.adapters.encoders.tracklets import TrackletFeatureEncoder
 from reidkit.adapters.models.starting import starting_model
 from reidkit.adapters.runtime.observers import progress_callback
 from reidkit.adapters.runtime.replication import with_sync_batchnorm
 from reidkit.entrypoints.parts.keys import switch
+from reidkit.entrypoints.settings import data_form
 
 
 def shows_bars(is_main: bool, quiet: bool) -> bool:
@@ -20,8 +22,9 @@ def shows_bars(is_main: bool, quiet: bool) -> bool:
 def feature_encoder(config: providers.Configuration, training: providers.Container, data: providers.Container,
                     model: providers.Provider) -> providers.Provider:  # fmt: skip
     """``model``'s encoder on the evaluation transform; under torchrun each rank encodes a shard
-    and every rank receives every row."""
-    local = providers.Singleton(
+    and every rank receives every row. On video data a tracklet's row pools (``[video] pooling``)
+    the features of the frames ``data.test_frames`` picks (TrackletFeatureEncoder)."""
+    frames = providers.Singleton(
         TorchFeatureEncoder,
         model,
         data.test_transform,
@@ -32,6 +35,11 @@ def feature_encoder(config: providers.Configuration, training: providers.Contain
         progress=providers.Callable(
             progress_callback, "features", providers.Callable(shows_bars, training.group.provided.is_main, config.runtime.quiet)
         ),
+    )
+    local = providers.Selector(
+        providers.Callable(data_form, config.data),
+        image=frames,
+        video=providers.Singleton(TrackletFeatureEncoder, frames, sampling=data.test_frames, pooling=config.video.pooling),
     )
     return providers.Selector(
         training.group.provided.topology,

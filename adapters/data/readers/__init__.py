@@ -31,6 +31,7 @@ class DatasetReader:
     layout: str  # the expected tree under the root, one line, used in errors
     read: Callable[..., ReidDataset]
     options: type | None = None  # a frozen attrs class of the reader's own settings; None = none
+    video: bool = False  # its splits hold Tracklets (video re-ID), not ImageRecords
 
 
 def reader_names() -> list[str]:

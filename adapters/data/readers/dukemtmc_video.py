@@ -109,5 +109,6 @@ READER = DatasetReader(
     "/2,636, 8 cameras",
     layout=LAYOUT,
     read=read,
+    video=True,
     options=DukeVideoOptions,
 )

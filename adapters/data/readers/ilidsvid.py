@@ -98,5 +98,6 @@ READER = DatasetReader(
     summary="iLIDS-VID (video, split_id 0..9): train 150 ids/300 tracklets, query 150/150, gallery 150/150, 2 cameras",
     layout=LAYOUT,
     read=read,
+    video=True,
     options=IlidsVidOptions,
 )

@@ -128,5 +128,6 @@ READER = DatasetReader(
     summary="MARS (video): train 625 ids/8,298 tracklets, query 626/1,980, gallery 622/9,330 (queries not in it), 6 cameras",
     layout=LAYOUT,
     read=read,
+    video=True,
     options=MarsOptions,
 )

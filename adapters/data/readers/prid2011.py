@@ -106,5 +106,6 @@ READER = DatasetReader(
     "query 89/89, gallery 89/89, 2 cameras",
     layout=LAYOUT,
     read=read,
+    video=True,
     options=Prid2011Options,
 )

@@ -58,9 +58,14 @@ def test_a_table_whose_kind_the_command_line_switches_starts_afresh():
 
 @pytest.mark.parametrize("preset", sorted(SCALES))
 def test_each_preset_has_its_scale(preset):
-    profile = load_profile("strong_baseline_uda", [f"data.preset='{preset}'"])
+    if preset.endswith("_video"):  # tracklets train supervised only
+        profile = load_profile("strong_baseline", [f"data.preset='{preset}'", "eval.domains=['source']"])
+        assert profile.train.ids_per_batch == SCALES[preset].supervised_ids_per_batch
+        assert profile.video.seq_len == SCALES[preset].video_seq_len
+    else:
+        profile = load_profile("strong_baseline_uda", [f"data.preset='{preset}'"])
+        assert profile.train.ids_per_batch == SCALES[preset].adapt_ids_per_batch
     assert (profile.input.height, profile.input.width) == (SCALES[preset].height, SCALES[preset].width)
-    assert profile.train.ids_per_batch == SCALES[preset].adapt_ids_per_batch
 
 
 def test_a_bad_embedded_table_is_refused(tmp_path):
