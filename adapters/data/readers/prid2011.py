@@ -1,8 +1,8 @@
 """PRID 2011, multi-shot (Hirzer et al., SCIA 2011): video re-ID, two static cameras.
 
-Official statistics: camera A 385 persons, camera B 749 persons, 200 in both (5 to 675 frames a
-sequence). Protocol (McLaughlin et al., CVPR 2016, after Wang et al.): the 178 persons with at
-least 27 frames in both cameras, halved 10 times; Torchreid ships those halves as
+Official statistics: camera A 385 persons, camera B 749 persons, 200 in both. Protocol (Wang et
+al., ECCV 2014, then McLaughlin et al., CVPR 2016): 178 of the 200 persons seen by both cameras
+(those with long enough sequences), halved 10 times; Torchreid ships those halves as
 ``splits_prid2011.json`` (``split_id`` 0..9). Per split: train 89 ids / 178 tracklets (both
 cameras), query 89 / 89 (cam_a), gallery 89 / 89 (cam_b); 2 cameras (cam_a camid 0, cam_b 1).
 
