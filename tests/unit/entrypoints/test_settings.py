@@ -207,7 +207,7 @@ def test_dataset_sets_name_a_reader_a_root_and_its_options_and_round_trip(tmp_pa
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ("data.sets.source={reader='msmt', root='/x'}", "data.sets.source.reader must be one of ['cuhk03', "),
+        ("data.sets.source={reader='msmt', root='/x'}", "data.sets.source.reader must be one of ['"),
         ("data.sets.source={reader='msmt17', root=''}", "data.sets.source.root must name the dataset's folder, got '' @ profile.data"),
         ("data.sets.source={reader='msmt17', root='/x', combinall=true}", "data.sets.source: extra fields found (combinall) @ profile.data"),
         ("data.sets.source={reader='msmt17', root='/x', combineall=3}", "data.sets.source.combineall: expected bool, got int 3 @ profile.data"),
