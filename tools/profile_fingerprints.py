@@ -45,6 +45,8 @@ TINY = (
 # Per profile: the subcommand and what it needs beyond TINY. The supervised profiles score the
 # source (the tiny preset has no `aux` domain for the generic backbone).
 SUPERVISED = ("train", "train.domain='source'", "eval.domains=['source', 'target']")
+# video profiles run on the tiny video preset (one domain, short tracklets)
+VIDEO_PRESET = "tiny_video"
 
 
 def profile_names() -> list[str]:
@@ -75,6 +77,10 @@ def command_for(name: str, models: dict[str, Path]) -> list[str]:
         if peer_start(profile) == "second_pretraining":
             extra.append(f"mean_teach.peer_source_model='{models['peer']}'")
     settings = [*TINY, *extra]
+    if getattr(profile.data, "preset", "") == VIDEO_PRESET:
+        # a video profile keeps its tracklets: the tiny image preset would train it on images
+        settings = [s for s in settings if not s.startswith(("data.preset", "eval.domains"))]
+        settings += [f"data.preset='{VIDEO_PRESET}'", "eval.domains=['source']"]
     return [subcommand, "--profile", name, *[arg for item in settings for arg in ("--set", item)]]
 
 
