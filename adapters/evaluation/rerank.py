@@ -23,10 +23,11 @@ clustering.reciprocal`` and ``overlap``), the last one over query rows only.
 
 Every query row needs the whole pass (its scale is a maximum over all N points, its encoding
 needs every point's neighbours), so the output cannot be emitted during it. When the Q × G result
-exceeds the budget (MSMT17's test split: 3.8 GB of float32), ``rerank_blocks`` keeps none of it
-in the pass and, afterwards, recomputes each block of query rows with the pass's own GEMMs (same
-operands, same shapes: the same bits) before its Jaccard rows: about one Q × G distance matrix of
-extra work, for a peak of one block instead of the whole matrix.
+exceeds the budget (MSMT17's test split: 3.8 GB of float32), ``rerank_blocks`` keeps only its
+first block of query rows in the pass and, afterwards, recomputes each later block with the
+pass's own GEMMs (same operands, same shapes: the same bits) before its Jaccard rows: up to one
+Q × G distance matrix of extra work (5/6 of one at MSMT17's size), for a peak of one block
+instead of the whole matrix.
 """
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ def rerank_blocks(
     ``max_block_bytes`` where it can be (see below), the values those of ``rerank`` to the bit.
 
     When the whole (Q, G) result fits the budget it is one block, filled during the neighbour
-    pass as ``rerank`` does. Otherwise the pass keeps none of it and each block's raw distances
-    are recomputed afterwards by the very GEMMs of the pass (same operands, same shapes), which
-    adds about one (Q, G) distance matrix of work. A block is made of whole 2,048-row distance
-    blocks when one fits the budget; a smaller budget splits them, recomputing their GEMMs for
-    every piece. Drop each block before asking for the next to keep one alive at a time.
+    pass as ``rerank`` does. Otherwise the pass fills only the first block, and each later
+    block's raw distances are recomputed afterwards by the very GEMMs of the pass (same
+    operands, same shapes), which adds up to one (Q, G) distance matrix of work. A block is made
+    of whole 2,048-row distance blocks when one fits the budget; a smaller budget splits them,
+    recomputing their GEMMs for every piece. Drop each block before asking for the next to keep
+    one alive at a time.
     """
     if isinstance(max_block_bytes, bool) or not isinstance(max_block_bytes, int) or max_block_bytes < 1:
         raise ValueError(f"max_block_bytes must be an integer >= 1, got {max_block_bytes!r}")
@@ -148,8 +150,13 @@ def _reranked_rows(
     started = time.perf_counter()
     sq_norms = np.einsum("ij,ij->i", x, x)
     spans = _spans(n, k_full)
-    whole = max_block_bytes is None or num_q * num_g * 4 <= max_block_bytes
-    out = np.empty((num_q, num_g), dtype=np.float32) if whole else None
+    if max_block_bytes is None or num_q * num_g * 4 <= max_block_bytes:
+        ranges = [(0, num_q)]
+    else:
+        ranges = _output_ranges(num_q, num_g, spans, max_block_bytes)
+    # The first block is filled during the pass (as the whole result is when it fits); the
+    # others are recomputed after it.
+    out = np.empty((ranges[0][1], num_g), dtype=np.float32)
     distances, indices, row_max = _neighbour_pass(x, sq_norms, spans, num_q, k_full, out)
     distances, indices = self_first(distances, indices)
     neighbours_done = time.perf_counter()
@@ -174,15 +181,11 @@ def _reranked_rows(
             jaccard_s=round(timings["jaccard_s"], 3),
         )
 
-    if out is not None:
-        _final_rows(out, 0, vqe, gallery_vqe, scale, lambda_value)
-        timings["jaccard_s"] = time.perf_counter() - encoded
-        log(1)
-        yield 0, out
-        return
-    assert max_block_bytes is not None
-    ranges = _output_ranges(num_q, num_g, spans, max_block_bytes)
-    for r0, r1 in ranges:
+    _final_rows(out, 0, vqe, gallery_vqe, scale, lambda_value)
+    timings["jaccard_s"] = time.perf_counter() - encoded
+    yield 0, out
+    del out
+    for r0, r1 in ranges[1:]:
         t0 = time.perf_counter()
         block = np.empty((r1 - r0, num_g), dtype=np.float32)
         _query_gallery_rows(x, sq_norms, spans, num_q, r0, r1, block)
@@ -282,12 +285,13 @@ def _neighbour_pass(
     spans: list[tuple[int, int]],
     num_q: int,
     k: int,
-    out: np.ndarray | None,
+    out: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One pass over the upper-triangle blocks of the squared distances.
 
     Returns the k nearest (squared distance, index) of every row, nearest first, and every row's
-    maximum squared distance; when ``out`` is given, the raw Q × G squared distances go there.
+    maximum squared distance; the raw squared distances of the first ``len(out)`` query rows to
+    the gallery go to ``out``.
     numpy throughout: its single-threaded element-wise passes beat torch's two threads on
     these 16 MB blocks (2-4x when the cores are shared), and the GEMM is BLAS either way.
 
@@ -308,8 +312,7 @@ def _neighbour_pass(
     def block(ia: int, ib: int) -> np.ndarray:
         (a, ea), (b, eb) = spans[ia], spans[ib]
         d = _squared_block(x, sq_norms, spans[ia], spans[ib])
-        if out is not None:
-            _copy_query_gallery(d, a, b, num_q, out)
+        _copy_query_gallery(d, a, b, num_q, out)
         np.maximum(row_max[a:ea], d.max(axis=1), out=row_max[a:ea])
         np.maximum(row_max[b:eb], d.max(axis=0), out=row_max[b:eb])
         return d
@@ -352,8 +355,7 @@ def _neighbour_pass(
             if best.pending >= pending_limit:
                 best.merge()
                 threshold = best.threshold(bound)
-    if out is not None:
-        np.maximum(out, 0.0, out=out)  # float32 cancellation can leave tiny negatives
+    np.maximum(out, 0.0, out=out)  # float32 cancellation can leave tiny negatives
     best.merge()
     return best.distances, best.indices.astype(np.int64), row_max.astype(np.float64)
 
@@ -397,8 +399,9 @@ class _BestSoFar:
 
 
 def _copy_query_gallery(d: np.ndarray, a: int, b: int, num_q: int, out: np.ndarray) -> None:
-    """Copy the part of block (a, b) with query rows and gallery columns into ``out``."""
-    rows_end = min(a + d.shape[0], num_q)
+    """Copy the part of block (a, b) with query rows and gallery columns into ``out``, which
+    holds the first ``len(out)`` query rows."""
+    rows_end = min(a + d.shape[0], num_q, len(out))
     cols_start = max(b, num_q)
     cols_end = b + d.shape[1]
     if a < rows_end and cols_start < cols_end:
