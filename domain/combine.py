@@ -4,7 +4,7 @@ every record carries its dataset's number."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import attrs
 
@@ -27,3 +27,16 @@ def combined_training_split(datasets: Sequence[ReidDataset]) -> ReidDataset:
         pid_offset += max(r.pid for r in dataset.train) + 1
         cam_offset += max(r.camid for r in dataset.train) + 1
     return ReidDataset("+".join(d.name for d in datasets), records, (), ())
+
+
+def combined_all(dataset: ReidDataset, junk_pids: Collection[int] = ()) -> ReidDataset:
+    """Torchreid's ``combineall``: the query and gallery records join the training split, each
+    identity relabelled after the training ones (the same identity in query and gallery, one
+    label), ``junk_pids`` (a dataset's distractors) left out. Query and gallery stay as they
+    are; scores on them then measure nothing but memory. A dataset without a training split
+    starts its labels at 0."""
+    extra = [r for r in (*dataset.query, *dataset.gallery) if r.pid not in junk_pids]
+    start = max((r.pid for r in dataset.train), default=-1) + 1
+    labels = {pid: start + i for i, pid in enumerate(sorted({r.pid for r in extra}))}
+    train = (*dataset.train, *(attrs.evolve(r, pid=labels[r.pid]) for r in extra))
+    return attrs.evolve(dataset, train=train)

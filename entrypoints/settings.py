@@ -127,9 +127,13 @@ class DatasetFolders:
             dataset_options(name, table)
 
 
-def dataset_options(name: str, table: Mapping[str, Any]) -> tuple[str, str, Any]:
-    """(reader, root, the reader's options checked against its settings class) of the dataset
-    ``name`` of ``[data.sets]``; one ValueError naming the set otherwise."""
+def dataset_options(name: str, table: Mapping[str, Any]) -> tuple[str, str, Any, bool]:
+    """(reader, root, the reader's options checked against its settings class, combineall) of
+    the dataset ``name`` of ``[data.sets]``; one ValueError naming the set otherwise.
+
+    ``combineall`` (any reader) trains on the query and gallery images too, as Torchreid's
+    option does; a reader with a ``combineall`` option of its own (MSMT17's validation list) is
+    given it as well."""
 
     where = f"data.sets.{name}"
     if not isinstance(table, Mapping):
@@ -140,13 +144,18 @@ def dataset_options(name: str, table: Mapping[str, Any]) -> tuple[str, str, Any]
         raise ValueError(f"{where}.reader must be one of {reader_names()}, got {reader_name!r}")
     if not isinstance(root, str) or not root:
         raise ValueError(f"{where}.root must name the dataset's folder, got {root!r}")
+    combine = rest.pop("combineall", False)
+    if not isinstance(combine, bool):
+        raise ValueError(f"{where}.combineall must be true or false, got {combine!r}")
     reader = dataset_reader(reader_name)
+    if reader.options is not None and "combineall" in {f.name for f in fields(reader.options)}:
+        rest["combineall"] = combine
     if reader.options is None:
         if rest:
             raise ValueError(f"{where}: reader {reader_name!r} has no options; found {sorted(rest)}")
-        return reader_name, root, None
+        return reader_name, root, None, combine
     try:
-        return reader_name, root, make_converter().structure(rest, reader.options)
+        return reader_name, root, make_converter().structure(rest, reader.options), combine
     except ClassValidationError as exc:
         lines = cattrs.transform_error(exc, path=where, format_exception=_format)
         raise ValueError("; ".join(_path_first(line) for line in lines)) from None

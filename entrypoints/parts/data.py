@@ -21,7 +21,7 @@ from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.evaluation.rerank import KReciprocalReranker
 from reidkit.adapters.runtime.observers import progress_callback
 from reidkit.application.evaluate import pick_domain
-from reidkit.domain.combine import combined_training_split
+from reidkit.domain.combine import combined_all, combined_training_split
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.parts.keys import switch
 from reidkit.entrypoints.settings import (
@@ -58,8 +58,11 @@ def dataset_domains(sets: Mapping[str, Mapping[str, Any]]) -> dict[str, ReidData
     """``[data.sets]``: each domain read by its reader from its root, with its options."""
     domains = {}
     for name, table in sets.items():
-        reader, root, options = dataset_options(name, table)
-        domains[name] = dataset_reader(reader).read(Path(root), domain=name, options=options)
+        kind, root, options, combineall = dataset_options(name, table)
+        reader = dataset_reader(kind)
+        domains[name] = reader.read(Path(root), domain=name, options=options)
+        if combineall:
+            domains[name] = combined_all(domains[name], reader.junk_pids)
     return domains
 
 

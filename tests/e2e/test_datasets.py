@@ -47,3 +47,17 @@ def test_a_root_of_another_layout_is_one_line_naming_both(tiny_data, capsys):
     assert main(["data", "stats", *as_sets(sets)]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"reidkit: {root / 'source'} does not have the VeRi-776 layout")
+
+
+def test_combineall_counts_query_and_gallery_in_training_without_distractors(tiny_data, tmp_path):
+    from reidkit.adapters.data.market import read_market
+
+    root = next(tiny_data.glob("tiny-seed0")) / "source"
+    out = tmp_path / "stats.json"
+    sets = ["data.kind='datasets'", f"data.sets.source={{reader='market', root='{root}', combineall=true}}"]
+    assert main(["data", "stats", *as_sets(sets), "--json", str(out)]) == 0
+    plain = read_market(root, domain="source")
+    people = [r for r in (*plain.query, *plain.gallery) if r.pid != 0]
+    train = json.loads(out.read_text())["source"]["train"]
+    assert train["images"] == len(plain.train) + len(people)
+    assert train["ids"] == plain.num_train_pids + len({r.pid for r in people})

@@ -32,6 +32,9 @@ class DatasetReader:
     read: Callable[..., ReidDataset]
     options: type | None = None  # a frozen attrs class of the reader's own settings; None = none
     video: bool = False  # its splits hold Tracklets (video re-ID), not ImageRecords
+    # gallery ids that are not people to learn (Market's and GRID's pid 0 distractors): combineall
+    # leaves them out of training, as Torchreid's _junk_pids do
+    junk_pids: tuple[int, ...] = ()
 
 
 def reader_names() -> list[str]:

@@ -91,4 +91,5 @@ READER = DatasetReader(
     layout=LAYOUT,
     read=read,
     options=GridOptions,
+    junk_pids=(0,),
 )

@@ -84,4 +84,5 @@ READER = DatasetReader(
     layout=LAYOUT,
     read=read,
     options=MarketOptions,
+    junk_pids=(0,),
 )

@@ -90,4 +90,5 @@ READER = DatasetReader(
     layout=LAYOUT,
     read=read,
     options=PridOptions,
+    junk_pids=tuple(range(SHARED + 1, 750)),  # camera B's people never seen by camera A (Torchreid's _junk_pids)
 )

@@ -38,3 +38,17 @@ def test_one_dataset_is_itself_and_none_or_an_empty_one_is_refused():
         combined_training_split([])
     with pytest.raises(ValueError, match="domain 'e' has no training images to combine"):
         combined_training_split([one, ReidDataset("e", [], [], [])])
+
+
+def test_combineall_trains_on_query_and_gallery_with_new_labels_and_without_junk():
+    from reidkit.domain.combine import combined_all
+
+    train = [ImageRecord("t0", 0, 0), ImageRecord("t1", 1, 1)]
+    query = [ImageRecord("q0", 57, 0), ImageRecord("q1", 3, 1)]
+    gallery = [ImageRecord("g0", 57, 1), ImageRecord("g1", 0, 2), ImageRecord("g2", 9, 0)]
+    combined = combined_all(ReidDataset("m", train, query, gallery), junk_pids=(0,))
+    assert [(r.path, r.pid) for r in combined.train] == [
+        ("t0", 0), ("t1", 1), ("q0", 4), ("q1", 2), ("g0", 4), ("g2", 3)  # 3 -> 2, 9 -> 3, 57 -> 4; distractor g1 left out
+    ]
+    assert combined.query == tuple(query) and combined.gallery == tuple(gallery)
+    assert [r.camid for r in combined.train] == [0, 1, 0, 1, 1, 0]

@@ -197,8 +197,10 @@ def test_dataset_sets_name_a_reader_a_root_and_its_options_and_round_trip(tmp_pa
 
     profile = load_profile("strong_baseline", DATASETS)
     assert isinstance(profile.data, DatasetFolders)
-    reader, root, options = dataset_options("source", profile.data.sets["source"])
-    assert (reader, root, options.combineall) == ("msmt17", "/d/msmt", True)
+    reader, root, options, combineall = dataset_options("source", profile.data.sets["source"])
+    assert (reader, root, options.combineall, combineall) == ("msmt17", "/d/msmt", True, True)
+    _, _, market_options, market_combine = dataset_options("target", {"reader": "market", "root": "/m", "combineall": True})
+    assert market_combine is True and not market_options.distractors_500k  # Market has no option of its own for it
     saved = tmp_path / "profile.toml"
     saved.write_text(profile_toml(profile))
     assert load_profile(str(saved)) == profile
@@ -210,8 +212,10 @@ def test_dataset_sets_name_a_reader_a_root_and_its_options_and_round_trip(tmp_pa
         ("data.sets.source={reader='msmt', root='/x'}", "data.sets.source.reader must be one of ['"),
         ("data.sets.source={reader='msmt17', root=''}", "data.sets.source.root must name the dataset's folder, got '' @ profile.data"),
         ("data.sets.source={reader='msmt17', root='/x', combinall=true}", "data.sets.source: extra fields found (combinall) @ profile.data"),
-        ("data.sets.source={reader='msmt17', root='/x', combineall=3}", "data.sets.source.combineall: expected bool, got int 3 @ profile.data"),
+        ("data.sets.source={reader='msmt17', root='/x', combineall=3}", "data.sets.source.combineall must be true or false, got 3 @ profile.data"),
+        ("data.sets.source={reader='cuhk03', root='/x', split_id='a'}", "data.sets.source.split_id: expected int, got str 'a' @ profile.data"),
         ("data.sets.source='/x'", "expected a table, got str @ profile.data.sets['source']"),
+        ("data.sets.source={reader='market', root='/x', combineall='yes'}", "data.sets.source.combineall must be true or false, got 'yes' @ profile.data"),
     ],
 )
 def test_a_bad_dataset_set_is_one_line_naming_it(item, message):
