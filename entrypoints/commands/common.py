@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -131,3 +131,41 @@ def trained_run_from(args: argparse.Namespace):  # noqa: ANN201 - a TrainedRun (
 def chosen_domains(run, names: Sequence[str] | None) -> list[str]:  # noqa: ANN001 - a TrainedRun
     """``names``, or the run's evaluation domains."""
     return list(names) if names else list(run.profile.eval.domains)
+
+
+def over_values(text: str) -> list[str]:
+    """``KEY=V1,V2,...`` (or ``KEY=a..b``, integers, both ends included) as ``--set`` items."""
+    key, sep, values = text.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise ReidkitError(f"--over expects KEY=V1,V2,... or KEY=a..b, got {text!r}")
+    first, dots, last = values.partition("..")
+    if dots:
+        try:
+            low, high = int(first), int(last)
+        except ValueError:
+            raise ReidkitError(f"--over {text}: a range a..b takes integers") from None
+        if high < low:
+            raise ReidkitError(f"--over {text}: the range is empty")
+        return [f"{key}={value}" for value in range(low, high + 1)]
+    return [f"{key}={value.strip()}" for value in values.split(",") if value.strip()]
+
+
+def spread_by_domain(
+    scored: Sequence[Mapping[str, RetrievalMetrics]], names: Sequence[str]
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per domain, the mean and sample standard deviation of mAP, rank-1 and mINP over runs."""
+    import statistics
+
+    spread = {}
+    for name in names:
+        scores = [by_domain[name] for by_domain in scored if name in by_domain]
+        columns = {"mAP": [m.mAP for m in scores], "R1": [m.rank(1) for m in scores], "mINP": [m.mINP for m in scores]}
+        spread[name] = {k: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for k, v in columns.items()}
+    return spread
+
+
+def print_spread(spread: Mapping[str, Mapping[str, tuple[float, float]]], count: int, over: str | None) -> None:
+    setting = (over or "").partition("=")[0]
+    for name, summary in spread.items():
+        shown = ", ".join(f"{key} {100 * mean:.2f} ± {100 * std:.2f}" for key, (mean, std) in summary.items())
+        print(f"{name} over {count} values of {setting}: {shown}")

@@ -12,6 +12,9 @@ from reidkit.entrypoints.commands.common import (
     add_run_arguments,
     chosen_domains,
     metrics_table,
+    over_values,
+    print_spread,
+    spread_by_domain,
     trained_run_from,
     writable_output,
 )
@@ -110,10 +113,8 @@ def _run_folder(args: argparse.Namespace) -> int:
         for name, metrics in by_domain.items()
     ]
     print(metrics_table(rows))
-    spread = {name: _mean_and_spread([by_domain[name] for by_domain in scored]) for name in names} if args.over else {}
-    for name, summary in spread.items():
-        shown = ", ".join(f"{key} {100 * mean:.2f} ± {100 * std:.2f}" for key, (mean, std) in summary.items())
-        print(f"{name} over {len(variants)} values of {args.over.partition('=')[0]}: {shown}")
+    spread = spread_by_domain(scored, names) if args.over else {}
+    print_spread(spread, len(variants), args.over)
     print(f"{seconds:.1f} s (features + distance + metrics)")
     if args.json:
         payload = {
@@ -127,27 +128,3 @@ def _run_folder(args: argparse.Namespace) -> int:
             payload["mean_and_spread"] = {name: {k: {"mean": m, "std": sd} for k, (m, sd) in s.items()} for name, s in spread.items()}
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
-
-
-def over_values(text: str) -> list[str]:
-    """``KEY=V1,V2,...`` (or ``KEY=a..b``, integers, both ends included) as ``--set`` items."""
-    key, sep, values = text.partition("=")
-    if not sep or not key.strip() or not values.strip():
-        raise ReidkitError(f"--over expects KEY=V1,V2,... or KEY=a..b, got {text!r}")
-    first, dots, last = values.partition("..")
-    if dots:
-        try:
-            low, high = int(first), int(last)
-        except ValueError:
-            raise ReidkitError(f"--over {text}: a range a..b takes integers") from None
-        if high < low:
-            raise ReidkitError(f"--over {text}: the range is empty")
-        return [f"{key}={value}" for value in range(low, high + 1)]
-    return [f"{key}={value.strip()}" for value in values.split(",") if value.strip()]
-
-
-def _mean_and_spread(scores: list) -> dict[str, tuple[float, float]]:  # noqa: ANN001 - RetrievalMetrics
-    import statistics
-
-    columns = {"mAP": [m.mAP for m in scores], "R1": [m.rank(1) for m in scores], "mINP": [m.mINP for m in scores]}
-    return {key: (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0) for key, v in columns.items()}

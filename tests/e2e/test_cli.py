@@ -272,3 +272,23 @@ def test_adapt_refuses_a_used_folder_when_resume_is_off(tmp_path, capsys):
     code = main(["adapt", "--profile", "spcl_usl", "--work-dir", str(tmp_path), "--set", "runtime.resume=false"])
     assert code == 2
     assert "already holds checkpoints and runtime.resume is false" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_over_a_setting_runs_each_value_in_its_folder_and_reports_the_spread(tiny_data, tmp_path, capsys):
+    work = tmp_path / "over"
+    args = ["train", "--profile", "strong_baseline", "--work-dir", str(work), "--quiet", "--over", "seed=0..1"]
+    assert main([*args, *as_sets(tiny_overrides(tiny_data))]) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["seed=0", "seed=1"]
+    runs = [json.loads((work / name / "metrics.json").read_text())["evaluations"] for name in ("seed=0", "seed=1")]
+    maps = [next(e["mAP"] for e in evaluations if e["domain"] == "target") for evaluations in runs]
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("target over 2 values of seed"))
+    assert f"mAP {100 * np.mean(maps):.2f} ± {100 * np.std(maps, ddof=1):.2f}" in line
+
+
+def test_train_over_checks_every_value_before_the_first_run(tiny_data, tmp_path, capsys):
+    work = tmp_path / "over"
+    args = ["train", "--profile", "strong_baseline", "--work-dir", str(work), "--over", "train.epochs=1,0"]
+    assert main([*args, *as_sets(tiny_overrides(tiny_data))]) == 2
+    assert "train.epochs" in capsys.readouterr().err
+    assert not work.exists()

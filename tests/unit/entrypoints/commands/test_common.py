@@ -1,11 +1,11 @@
-"""``reidkit evaluate --over``: the values of a setting, spelled as --set items."""
+"""``--over`` (evaluate, train): the values of a setting, spelled as --set items."""
 
 from __future__ import annotations
 
 import pytest
 
 from reidkit.domain.errors import ReidkitError
-from reidkit.entrypoints.commands.evaluate import over_values
+from reidkit.entrypoints.commands.common import over_values
 
 
 def test_lists_and_integer_ranges_become_set_items():
