@@ -87,7 +87,7 @@ class EpochLoop(Generic[B]):
                 self.observer.on_step(epoch, index, report)
             self.observer.on_epoch_end(epoch)
             scores = self._evaluate(epoch) if self.schedule.evaluates_after(epoch) else {}
-            progress, is_best = _advance(progress, epoch, scores)
+            progress, is_best = _advance(progress, epoch, scores, selects=bool(self.evaluations))
             self.checkpointer.save(progress, is_best=is_best)
         self.observer.on_run_end(progress)
         return progress
@@ -101,11 +101,13 @@ class EpochLoop(Generic[B]):
 
 
 def _advance(
-    progress: TrainingProgress, epoch: int, scores: Mapping[str, RetrievalMetrics]
+    progress: TrainingProgress, epoch: int, scores: Mapping[str, RetrievalMetrics], *, selects: bool = True
 ) -> tuple[TrainingProgress, bool]:
+    """``selects``: whether any evaluation picks the best model; a run without one (unlabelled
+    data) keeps its newest epoch as the best."""
     history = progress.history + tuple((epoch, name, m.mAP) for name, m in scores.items())
     selection = next(iter(scores.values()), None)
-    is_best = selection is not None and selection.mAP > progress.best_score
+    is_best = selection.mAP > progress.best_score if selection is not None else not selects
     best = selection.mAP if is_best and selection is not None else progress.best_score
     advanced = TrainingProgress(epochs_done=epoch + 1, best_score=best, history=history, latest=progress.evaluated(scores))
     return advanced, is_best

@@ -26,7 +26,7 @@ def combined_training_split(datasets: Sequence[ReidDataset]) -> ReidDataset:
         records += [attrs.evolve(r, pid=r.pid + pid_offset, camid=r.camid + cam_offset, dataset=index) for r in dataset.train]
         pid_offset += max(r.pid for r in dataset.train) + 1
         cam_offset += max(r.camid for r in dataset.train) + 1
-    return ReidDataset("+".join(d.name for d in datasets), records, (), ())
+    return ReidDataset("+".join(d.name for d in datasets), records, (), (), identities_known=all(d.identities_known for d in datasets))
 
 
 def combined_all(dataset: ReidDataset, junk_pids: Collection[int] = ()) -> ReidDataset:

@@ -76,6 +76,9 @@ class ReidDataset:
     train: tuple[Record, ...] = field(converter=tuple)
     query: tuple[Record, ...] = field(converter=tuple)
     gallery: tuple[Record, ...] = field(converter=tuple)
+    # False for unlabelled images: each training pid is one image, standing for no identity, so
+    # nothing may score pseudo labels against them
+    identities_known: bool = True
 
     @property
     def is_video(self) -> bool:

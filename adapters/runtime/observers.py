@@ -94,7 +94,10 @@ class LoggingObserver:
         self._log.info("pseudo labels", epoch=epoch + 1, **label_summary(labels, quality))
 
     def on_run_end(self, progress: TrainingProgress) -> None:
-        self._log.info("finished", epochs=progress.epochs_done, best_mAP=round(progress.best_score, 4))
+        if progress.history:
+            self._log.info("finished", epochs=progress.epochs_done, best_mAP=round(progress.best_score, 4))
+        else:  # nothing was evaluated (unlabelled data): there is no best score to report
+            self._log.info("finished", epochs=progress.epochs_done, evaluated=False)
 
 
 class ProgressObserver:

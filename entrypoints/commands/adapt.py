@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append((f"{start.label} -> {name}" + (transfer if name == profile.train.domain else ""), metrics))
     rows += [(f"{profile.name} -> {name}", m) for name, m in adapted.metrics.items()]
     print()
-    print(metrics_table(rows))
+    print(metrics_table(rows) if rows else "no evaluation: no domain of eval.domains has a query and a gallery")
     print(f"\nrun folder: {run_dir} (metrics.json has the pseudo-label statistics of every epoch)")
     print(f"total time: {time.perf_counter() - started:.0f} s")
     return 0

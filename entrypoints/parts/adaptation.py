@@ -24,7 +24,7 @@ from reidkit.adapters.runtime.collectives import ProcessGroup
 from reidkit.adapters.runtime.distributed import RankZeroLabeler, RankZeroRefiner
 from reidkit.application.cluster_adapt import ClusterAdapt
 from reidkit.domain.ports import LabelRefiner
-from reidkit.domain.types import LabelSpace
+from reidkit.domain.types import LabelSpace, ReidDataset
 from reidkit.entrypoints.clustering import Clustering
 from reidkit.entrypoints.parts.data import training_split
 from reidkit.entrypoints.parts.keys import source_mode
@@ -41,6 +41,11 @@ def initial_classes(ce_weight: float) -> int:
 
 def refined_on_rank_zero(refiners: Sequence[LabelRefiner], group: ProcessGroup) -> list[LabelRefiner]:
     return [RankZeroRefiner(refiner, group) for refiner in refiners]
+
+
+def identity_scorer(train_set: ReidDataset) -> TrueIdentityScorer | None:
+    """Scores pseudo labels against the training split's identities, where it has them."""
+    return TrueIdentityScorer(train_set.train_pids) if train_set.identities_known else None
 
 
 class Adaptation(containers.DeclarativeContainer):
@@ -62,8 +67,9 @@ class Adaptation(containers.DeclarativeContainer):
         single=clustering.refiners,
         distributed=providers.Callable(refined_on_rank_zero, clustering.refiners, training.group),
     )
-    # diagnostics only: the embedded data knows who is who, the method never sees it
-    scorer = providers.Singleton(TrueIdentityScorer, data.train_set.provided.train_pids)
+    # diagnostics only: the embedded data knows who is who, the method never sees it (none for
+    # unlabelled images, whose pids stand for no identity)
+    scorer = providers.Singleton(identity_scorer, data.train_set)
 
     head_classes = providers.Callable(initial_classes, config.loss.ce_weight)
     # where the model starts: the source model (UDA), else model.pretrained or random (USL)

@@ -4,8 +4,11 @@ and where it keeps its checkpoints."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from dependency_injector import containers, providers
 
@@ -26,7 +29,8 @@ from reidkit.adapters.steps.base import StepRuntime
 from reidkit.adapters.steps.optim import WarmupSchedule, build_optimizer
 from reidkit.adapters.steps.precision import amp_choice
 from reidkit.application.epoch_loop import EpochLoop, Schedule
-from reidkit.application.evaluate import evaluations as evaluations_for
+from reidkit.application.evaluate import evaluations as evaluations_for, pick_domain
+from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.runtime import process_runtime
 
 
@@ -117,7 +121,22 @@ def stateful(**components: Any) -> dict[str, Any]:
 
 def run_evaluations(config: providers.Configuration, data: providers.Container, encoder: providers.Provider) -> providers.Singleton:
     """``eval.domains`` scored with ``encoder``, the first selecting the best checkpoint."""
-    return providers.Singleton(evaluations_for, encoder, data.evaluator, data.domains, config.eval.domains)
+    return providers.Singleton(scored_domains, encoder, data.evaluator, data.domains, config.eval.domains)
+
+
+def scored_domains(encoder: Any, evaluator: Any, domains: Mapping[str, ReidDataset], names: Sequence[str]) -> dict[str, Any]:
+    """The Evaluate of each of ``names`` that has a query and a gallery; a domain without them
+    (unlabelled data) is not evaluated, and the log says so (with none left, best.pt is the
+    newest epoch)."""
+    evaluable = [name for name in names if pick_domain(domains, name).query and pick_domain(domains, name).gallery]
+    for name in names:
+        if name not in evaluable:
+            structlog.get_logger("reidkit").warning(
+                "not evaluated: the domain has no query and gallery (unlabelled data)",
+                domain=name,
+                best_model="the newest epoch" if not evaluable else f"by {evaluable[0]}",
+            )
+    return evaluations_for(encoder, evaluator, domains, evaluable)
 
 
 def optimizer_for(config: providers.Configuration, params: providers.Provider) -> providers.Selector:

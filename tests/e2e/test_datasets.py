@@ -61,3 +61,23 @@ def test_combineall_counts_query_and_gallery_in_training_without_distractors(tin
     train = json.loads(out.read_text())["source"]["train"]
     assert train["images"] == len(plain.train) + len(people)
     assert train["ids"] == plain.num_train_pids + len({r.pid for r in people})
+
+
+def test_usl_on_unlabelled_images_trains_without_evaluation_and_says_so(tiny_data, tmp_path, capsys):
+    photos = next(tiny_data.glob("tiny-seed0")) / "target" / "bounding_box_train"
+    run = tmp_path / "run"
+    sets = [
+        "data.kind='datasets'", f"data.sets.photos={{reader='unlabelled', root='{photos}'}}",
+        "train.domain='photos'", "eval.domains=['photos']", "adapt.start_from='scratch'",
+        "pseudo_labeler.kind='kmeans'", "pseudo_labeler.num_clusters=8", "train.ids_per_batch=2", "train.instances_per_id=4",
+    ]  # fmt: skip
+    args = ["adapt", "--profile", "strong_baseline_usl", "--work-dir", str(run), *as_sets(tiny_overrides(tiny_data, *sets))]
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert "not evaluated: the domain has no query and gallery (unlabelled data)" in printed.out + printed.err
+    assert "no evaluation: no domain of eval.domains has a query and a gallery" in printed.out
+    assert (run / "checkpoints" / "best.pt").is_file()  # the newest epoch, as nothing selects another
+    logged = json.loads((run / "metrics.json").read_text())
+    assert logged["evaluations"] == []
+    assert all("ari" not in epoch for epoch in logged.get("pseudo_labels", []))  # no identities to score against
+    assert main(["extract", "--run", str(run), "--images", str(photos), "--out", str(tmp_path / "f.npy"), "--quiet"]) == 0

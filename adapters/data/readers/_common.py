@@ -169,11 +169,13 @@ def dataset(
     where: str,
     evaluated: bool = True,
     trained: bool = True,
+    identities_known: bool = True,
 ) -> ReidDataset:
     """The ``ReidDataset``: train relabelled 0..N-1 in sorted pid order, query/gallery as given.
     ``evaluated``: query and gallery must then be non-empty and share an identity scorable under
     the Market protocol (a gallery image of the query's identity under another camera).
-    ``trained``: train must be non-empty (False only for a test-only dataset)."""
+    ``trained``: train must be non-empty (False only for a test-only dataset). ``identities_known``
+    False: the train pids stand for no identity (unlabelled images)."""
     train, query, gallery = tuple(train), tuple(query), tuple(gallery)
     if trained and not train:
         raise DatasetError(f"{where} has no training images")
@@ -195,7 +197,9 @@ def dataset(
                 queries=len(unmatched),
                 of=len(query),
             )
-    return ReidDataset(name=name, train=relabel_train(train), query=query, gallery=gallery)
+    return ReidDataset(
+        name=name, train=relabel_train(train), query=query, gallery=gallery, identities_known=identities_known
+    )
 
 
 def read_named_layout(

@@ -53,7 +53,7 @@ def read(root: str | Path, *, domain: str = "", options: None = None) -> ReidDat
     for index, path in enumerate(paths):
         camera = camera_of(Path(path).stem)
         train.append(ImageRecord(path=path, pid=index, camid=max((camera or 1) - 1, 0), domain=domain))
-    return dataset(domain or base.name, train, where=one_line(str(base)), evaluated=False)
+    return dataset(domain or base.name, train, where=one_line(str(base)), evaluated=False, identities_known=False)
 
 
 READER = DatasetReader(

@@ -124,3 +124,18 @@ def test_domain_and_application_import_without_machinery():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_any_evaluation_the_newest_epoch_is_the_best():
+    journal = Journal()
+    train = SupervisedTrain(
+        batches=FakeBatches(journal, batches_per_epoch=1),
+        step=RecordingStep(journal),
+        checkpointer=MemoryCheckpointer(journal, None),
+        observer=RecordingObserver(journal),
+        schedule=Schedule(epochs=3, eval_every=1),
+        evaluations={},
+    )
+    progress = train.run()
+    assert [best for _, best in train.checkpointer.saved] == [True, True, True]
+    assert progress.history == () and progress.last_metrics == {}
