@@ -427,3 +427,69 @@ def _preceding(d: np.ndarray, m: _Matches) -> np.ndarray:
     width1 = m.width + 1
     hist = np.bincount(row * width1 + ahead, minlength=rows * width1).reshape(rows, width1)
     return np.cumsum(hist, axis=1)[:, : m.width]
+
+
+class SingleGalleryShotCmc:
+    """CUHK03's classic CMC (Torchreid's ``eval_cuhk03``), accumulated over row blocks: after the
+    Market filtering (same identity and camera as the query left out), each of ``repeats`` draws
+    keeps one random gallery image per gallery identity, and the query's CMC is the mean over the
+    draws. mAP and mINP are the Market protocol's (Torchreid's AP is the same). The draws come from
+    a generator seeded by (``seed``, query index), so the result does not depend on the blocking
+    nor on anything drawn before; Torchreid draws from numpy's global generator, so its values
+    depend on the call sequence (seed 0 against 1 moves rank-1 by 2.4 points on 100 queries)."""
+
+    def __init__(
+        self,
+        q_pids: np.ndarray,
+        g_pids: np.ndarray,
+        q_camids: np.ndarray,
+        g_camids: np.ndarray,
+        *,
+        max_rank: int = 50,
+        repeats: int = 10,
+        seed: int = 0,
+    ) -> None:
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
+        self._qp, self._gp, self._qc, self._gc = _validated_labels(q_pids, g_pids, q_camids, g_camids)
+        _check_counts(max_rank=max_rank, chunk_rows=1)
+        self.max_rank, self.repeats, self.seed = int(max_rank), int(repeats), int(seed)
+        self._sum = np.zeros(self.max_rank, dtype=np.float64)
+        self._valid = 0
+        self._next_row = 0
+
+    def add(self, first_row: int, block: np.ndarray) -> None:
+        if first_row != self._next_row:
+            raise ValueError(f"blocks must come in row order: expected row {self._next_row}, got {first_row}")
+        for offset, row in enumerate(np.asarray(block)):
+            self._add_query(first_row + offset, row)
+        self._next_row = first_row + len(block)
+
+    def _add_query(self, index: int, distances: np.ndarray) -> None:
+        order = np.argsort(distances, kind="stable")
+        pids = self._gp[order]
+        kept = ~((pids == self._qp[index]) & (self._gc[order] == self._qc[index]))
+        pids = pids[kept]
+        matches = pids == self._qp[index]
+        if not matches.any():
+            return
+        self._valid += 1
+        rng = np.random.default_rng([self.seed, index])
+        _, group = np.unique(pids, return_inverse=True)
+        curve = np.zeros(self.max_rank, dtype=np.float64)
+        for _ in range(self.repeats):
+            # one position per identity: the one with the smallest random key, kept in rank order
+            keys = rng.random(len(pids))
+            by_group = np.lexsort((keys, group))
+            first_of_group = np.r_[True, group[by_group][1:] != group[by_group][:-1]]
+            chosen = np.sort(by_group[first_of_group])
+            hit = int(np.argmax(matches[chosen]))  # one image of the query's identity is always kept
+            if hit < self.max_rank:
+                curve[hit:] += 1.0
+        self._sum += curve / self.repeats
+
+    def result(self) -> np.ndarray:
+        """(max_rank,) CMC averaged over the queries with a match (zeros when none has one)."""
+        if self._next_row != len(self._qp):
+            raise ValueError(f"scored {self._next_row} of {len(self._qp)} query rows")
+        return self._sum / self._valid if self._valid else self._sum

@@ -350,6 +350,9 @@ class EvalSettings:
     flip: bool = False
     batch_size: int = field(default=128, validator=v.ge(1))
     max_rank: int = field(default=50, validator=v.ge(1))
+    # 0 = the Market CMC; N = CUHK03's classic single-gallery-shot CMC over N random draws of one
+    # gallery image per identity (Torchreid's use_metric_cuhk03 draws 10)
+    single_gallery_shot: int = field(default=0, validator=v.ge(0))
 
 
 @frozen(kw_only=True)

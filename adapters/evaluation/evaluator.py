@@ -6,8 +6,9 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
+import attrs
 import numpy as np
-from attrs import Attribute, field, frozen
+from attrs import Attribute, field, frozen, validators
 
 from reidkit.adapters.evaluation.distances import (
     DEFAULT_CHUNK_ROWS,
@@ -16,7 +17,7 @@ from reidkit.adapters.evaluation.distances import (
     Metric,
     pairwise_distance_blocks,
 )
-from reidkit.domain.ranking import BlockedRanking
+from reidkit.domain.ranking import BlockedRanking, SingleGalleryShotCmc
 from reidkit.domain.types import EmbeddedSet, RetrievalMetrics
 
 
@@ -83,6 +84,9 @@ class RankingEvaluator:
     reranker: Reranker | None = None
     chunk_rows: int = field(default=DEFAULT_CHUNK_ROWS, validator=_positive)
     max_block_bytes: int = field(default=DEFAULT_MAX_BLOCK_BYTES, validator=_positive)
+    # 0 = the Market CMC; N = CUHK03's classic single-gallery-shot CMC, the mean over N draws of one
+    # gallery image per identity (mAP and mINP stay the Market protocol's)
+    single_gallery_shot: int = field(default=0, validator=validators.ge(0))
 
     def evaluate(self, query: EmbeddedSet, gallery: EmbeddedSet) -> RetrievalMetrics:
         return self.timed_evaluate(query, gallery)[0]
@@ -95,6 +99,13 @@ class RankingEvaluator:
             )
         t0 = time.perf_counter()
         ranking = BlockedRanking(query.pids, gallery.pids, query.camids, gallery.camids, max_rank=self.max_rank)
+        single_shot = (
+            SingleGalleryShotCmc(
+                query.pids, gallery.pids, query.camids, gallery.camids, max_rank=self.max_rank, repeats=self.single_gallery_shot
+            )
+            if self.single_gallery_shot
+            else None
+        )
         started = time.perf_counter()
         scoring = started - t0
         q = query.features.normalized() if self.normalize else query.features
@@ -118,10 +129,14 @@ class RankingEvaluator:
             first_row, block = item
             del item
             ranking.add(first_row, block)
+            if single_shot is not None:
+                single_shot.add(first_row, block)
             del block  # before the next block is made: one block alive at a time
             scoring += time.perf_counter() - t1
         t0 = time.perf_counter()
         metrics = ranking.result()
+        if single_shot is not None:
+            metrics = attrs.evolve(metrics, cmc=single_shot.result()[: len(metrics.cmc)])
         scoring += time.perf_counter() - t0
         if self.reranker is None:
             timing = EvaluationTiming(distance_s=producing, rerank_s=0.0, metrics_s=scoring)

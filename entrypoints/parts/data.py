@@ -125,13 +125,18 @@ class Data(containers.DeclarativeContainer):
     evaluator = providers.Selector(
         providers.Callable(switch, config.rerank.enabled),
         off=providers.Singleton(
-            RankingEvaluator, metric=config.eval.metric, normalize=config.eval.normalize, max_rank=config.eval.max_rank
+            RankingEvaluator,
+            metric=config.eval.metric,
+            normalize=config.eval.normalize,
+            max_rank=config.eval.max_rank,
+            single_gallery_shot=config.eval.single_gallery_shot,
         ),
         on=providers.Singleton(
             RankingEvaluator,
             metric=config.eval.metric,
             normalize=config.eval.normalize,
             max_rank=config.eval.max_rank,
+            single_gallery_shot=config.eval.single_gallery_shot,
             reranker=providers.Singleton(
                 KReciprocalReranker, config.rerank.k1, config.rerank.k2, config.rerank.lambda_value
             ),

@@ -253,3 +253,53 @@ def test_blocked_ranking_checks_its_labels():
         BlockedRanking(np.array([], dtype=int), [1], np.array([], dtype=int), [0])
     with pytest.raises(ValueError, match="max_rank"):
         BlockedRanking([1], [1], [0], [1], max_rank=0)
+
+
+# --- CUHK03's single-gallery-shot CMC ---------------------------------------------------------
+
+
+def _single_shot(distances, q_pids, g_pids, q_cams, g_cams, *, repeats=10, max_rank=4, blocks=None):
+    from reidkit.domain.ranking import SingleGalleryShotCmc
+
+    cmc = SingleGalleryShotCmc(np.asarray(q_pids), np.asarray(g_pids), np.asarray(q_cams), np.asarray(g_cams),
+                               max_rank=max_rank, repeats=repeats)  # fmt: skip
+    distances = np.asarray(distances, dtype=np.float32)
+    rows = blocks or [len(distances)]
+    start = 0
+    for size in rows:
+        cmc.add(start, distances[start : start + size])
+        start += size
+    return cmc.result()
+
+
+def test_with_one_gallery_image_per_identity_it_is_the_market_cmc():
+    rng = np.random.default_rng(0)
+    distances = rng.random((5, 6))
+    q_pids, g_pids = [0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5]
+    q_cams, g_cams = [0] * 5, [1] * 6
+    market = rank_metrics(distances.astype(np.float32), np.array(q_pids), np.array(g_pids), np.array(q_cams), np.array(g_cams), max_rank=4)
+    single = _single_shot(distances, q_pids, g_pids, q_cams, g_cams)
+    np.testing.assert_allclose(single, market.cmc, atol=1e-12)
+
+
+def test_two_images_of_each_identity_average_the_draws_as_computed_by_hand():
+    # ranked gallery B1 A1 B2 A2 for a query of A: a draw keeps one B and one A; rank 1 is a hit
+    # only when it keeps B2 and A1 (a quarter of the draws), rank 2 always
+    distances = [[0.1, 0.2, 0.3, 0.4]]
+    single = _single_shot(distances, [7], [8, 7, 8, 7], [0], [1, 1, 1, 1], repeats=4000)
+    assert abs(single[0] - 0.25) < 0.03
+    np.testing.assert_array_equal(single[1:], [1.0, 1.0, 1.0])
+
+
+def test_the_same_camera_is_filtered_and_blocks_do_not_change_the_draws():
+    rng = np.random.default_rng(1)
+    distances = rng.random((7, 12))
+    q_pids = rng.integers(0, 4, 7)
+    g_pids = rng.integers(0, 4, 12)
+    q_cams, g_cams = rng.integers(0, 2, 7), rng.integers(0, 2, 12)
+    whole = _single_shot(distances, q_pids, g_pids, q_cams, g_cams)
+    blocked = _single_shot(distances, q_pids, g_pids, q_cams, g_cams, blocks=[3, 1, 3])
+    np.testing.assert_array_equal(whole, blocked)
+    # a query whose only match is under its own camera is not counted
+    alone = _single_shot([[0.1, 0.2]], [5], [5, 6], [0], [0, 1])
+    np.testing.assert_array_equal(alone, np.zeros(4))

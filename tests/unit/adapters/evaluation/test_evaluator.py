@@ -187,3 +187,19 @@ def test_a_block_reranker_is_asked_for_blocks_within_the_budget(sets):
     metrics = RankingEvaluator(reranker=Halves(), max_block_bytes=12345).evaluate(query, gallery)
     assert asked == [12345]
     assert metrics.as_dict() == expected(query, gallery, "euclidean").as_dict()
+
+
+def test_the_single_gallery_shot_cmc_replaces_only_the_cmc():
+    from reidkit.domain.ranking import SingleGalleryShotCmc
+
+    rng = np.random.default_rng(3)
+    q_pids, g_pids = rng.integers(0, 5, 9), rng.integers(0, 5, 30)
+    query = EmbeddedSet(FeatureMatrix(rng.random((9, 8)).astype(np.float32)), q_pids, np.zeros(9, dtype=np.int64))
+    gallery = EmbeddedSet(FeatureMatrix(rng.random((30, 8)).astype(np.float32)), g_pids, np.ones(30, dtype=np.int64))
+    market = RankingEvaluator(max_rank=5).evaluate(query, gallery)
+    single = RankingEvaluator(max_rank=5, single_gallery_shot=10, max_block_bytes=4 * 30 * 4).evaluate(query, gallery)
+    assert (single.mAP, single.mINP, single.num_valid_queries) == (market.mAP, market.mINP, market.num_valid_queries)
+    expected = SingleGalleryShotCmc(q_pids, g_pids, query.camids, gallery.camids, max_rank=5, repeats=10)
+    expected.add(0, pairwise_distance(query.features.values, gallery.features.values))
+    np.testing.assert_allclose(single.cmc, expected.result())
+    assert single.cmc != market.cmc
