@@ -74,3 +74,19 @@ def test_an_osnet_exports_to_onnx_too(tmp_path):
 def test_an_unknown_format_is_refused(tmp_path):
     with pytest.raises(ValueError, match="format must be one of onnx, torchscript, safetensors, got 'tflite'"):
         export_network(torch.nn.Identity(), torch.zeros(1), tmp_path / "x", "tflite", {})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("backbone", "options"),
+    [("vit_small_patch16", {"input_size": (256, 128)}), ("resnet50", {"head": "pcb"}), ("osnet_ain_x1_0", {}), ("resnet50_ibn_a", {})],
+)
+def test_the_backbones_the_field_uses_export_to_onnx_at_any_batch_size(tmp_path, backbone, options):
+    torch.manual_seed(0)
+    model = build_reid_model(backbone, num_classes=0, **options).eval()
+    batch = torch.randn(3, 3, 256, 128)
+    export_network(model, batch, tmp_path / "m.onnx", "onnx", {})
+    for part in (batch, batch[:1]):
+        with torch.no_grad():
+            want = model(part).numpy()
+        assert np.abs(exported_outputs(tmp_path / "m.onnx", "onnx", part) - want).max() <= 1e-4
