@@ -314,8 +314,10 @@ class TrainSettings:
     iters_per_epoch: int = field(default=0, validator=v.ge(0))  # 0 = each image about once
     eval_every: int = field(default=0, validator=v.ge(0))  # 0 = after the last epoch only
     # a pseudo label with one image (SpCL's un-clustered instance): k = K augmented copies in its
-    # batch, as any identity with fewer than K images; once = one image, batches of P x K images (SpCL)
-    singletons: Literal["k", "once"] = "k"
+    # batch, as any identity with fewer than K images; once = one image per pass of every cluster's
+    # images, in batches of P x K images; spcl = SpCL's sampler: a pass is K images of each cluster
+    # and each singleton's image (IdentitySampler's docstring has the difference)
+    singletons: Literal["k", "once", "spcl"] = "k"
     amp: Literal["auto", "on", "off"] = "auto"  # auto = on for CUDA, off on CPU
     # autocast dtype when amp is on: auto = fp16 (with a grad scaler) on CUDA, bf16 on CPU;
     # bf16 needs no scaler but an Ampere or newer GPU; fp16 is CUDA only

@@ -22,7 +22,8 @@ class PseudoLabelledBatches:
     also a ``LabelConsumer`` (``reset`` rebuilds the dataset labels and the sampler). Outliers (-1)
     are never sampled; an epoch is exactly ``num_batches`` batches whatever the cluster count; a
     cluster's K images are drawn across its cameras (camera-aware, as the peers' sampler); with
-    ``singletons_once`` an un-clustered instance is drawn once, not K times (see ``IdentitySampler``).
+    ``singletons`` = "once" or "spcl" an un-clustered instance is drawn once, not K times (see
+    ``IdentitySampler``).
     Every item carries ``domain`` (for domain-specific BN). Under data parallelism each rank gets
     its share of every step's identities (see ``IdentitySampler``)."""
 
@@ -39,7 +40,7 @@ class PseudoLabelledBatches:
         domain: int = TARGET_DOMAIN,
         rank: int = 0,
         world_size: int = 1,
-        singletons_once: bool = False,
+        singletons: str = "k",
     ) -> None:
         if num_batches < 1:
             raise ValueError(f"num_batches must be >= 1 (iterations per epoch), got {num_batches}")
@@ -54,7 +55,7 @@ class PseudoLabelledBatches:
         self.loading = loading
         self.domain = domain
         self.rank, self.world_size = rank, world_size
-        self.singletons_once = singletons_once
+        self.singletons = singletons
         self._source: LoaderBatchSource | None = None
 
     def reset(self, features: FeatureMatrix, labels: PseudoLabels) -> None:
@@ -77,7 +78,7 @@ class PseudoLabelledBatches:
             camids=[r.camid for r in self.records],
             rank=self.rank,
             world_size=self.world_size,
-            singletons_once=self.singletons_once,
+            singletons=self.singletons,
         )
         if self._source is not None:
             self._source.close()  # the last epoch's workers hold the last epoch's labels

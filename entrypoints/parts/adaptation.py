@@ -9,7 +9,6 @@ of a head, the source records of a memory).
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,7 +90,7 @@ class Adaptation(containers.DeclarativeContainer):
         loading=training.loading,
         rank=training.group.provided.rank,
         world_size=training.group.provided.world_size,
-        singletons_once=providers.Callable(operator.eq, config.train.singletons, "once"),
+        singletons=config.train.singletons,
     )
 
     mode = providers.Callable(source_mode, config.adapt.source_domain)

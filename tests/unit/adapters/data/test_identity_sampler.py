@@ -143,7 +143,7 @@ CLUSTERED = [0] * 6 + [1] * 5 + [2] * 9 + list(range(3, 13))
 
 
 def test_singletons_once_draws_each_unclustered_instance_once_per_pass() -> None:
-    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=3, num_batches=4, singletons_once=True)
+    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=3, num_batches=4, singletons="once")
     order = list(sampler)
     assert len(order) == len(sampler) == 4 * 16
     # One pass is 2 + 2 + 3 chunks of 4 plus 10 single images = 38 indices.
@@ -153,7 +153,7 @@ def test_singletons_once_draws_each_unclustered_instance_once_per_pass() -> None
 
 
 def test_singletons_once_keeps_clusters_in_chunks_of_k() -> None:
-    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=1, num_batches=2, singletons_once=True)
+    sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=1, num_batches=2, singletons="once")
     order = list(sampler)
     label_runs = [CLUSTERED[i] for i in order[:38]]
     clustered_positions = [p for p, label in enumerate(label_runs) if label < 3]
@@ -166,7 +166,7 @@ def test_without_singletons_once_a_singleton_fills_k_slots() -> None:
     sampler = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=0, num_batches=20)
     counts = Counter(CLUSTERED[i] for i in sampler)
     singleton_share = sum(n for label, n in counts.items() if label >= 3) / sum(counts.values())
-    once = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=0, num_batches=20, singletons_once=True)
+    once = IdentitySampler(CLUSTERED, instances_per_id=4, ids_per_batch=4, seed=0, num_batches=20, singletons="once")
     counts_once = Counter(CLUSTERED[i] for i in once)
     share_once = sum(n for label, n in counts_once.items() if label >= 3) / sum(counts_once.values())
     assert singleton_share > 0.6  # 10 of 17 chunks are singletons x 4
@@ -174,8 +174,39 @@ def test_without_singletons_once_a_singleton_fills_k_slots() -> None:
 
 
 def test_singletons_once_under_data_parallelism_splits_one_global_order() -> None:
-    single = list(IdentitySampler(CLUSTERED, 4, 4, seed=2, num_batches=3, singletons_once=True))
-    ranks = [list(IdentitySampler(CLUSTERED, 4, 2, seed=2, num_batches=3, singletons_once=True, rank=r, world_size=2)) for r in (0, 1)]
+    single = list(IdentitySampler(CLUSTERED, 4, 4, seed=2, num_batches=3, singletons="once"))
+    ranks = [list(IdentitySampler(CLUSTERED, 4, 2, seed=2, num_batches=3, singletons="once", rank=r, world_size=2)) for r in (0, 1)]
     for step in range(3):
         merged = ranks[0][step * 8 : step * 8 + 8] + ranks[1][step * 8 : step * 8 + 8]
         assert merged == single[step * 16 : step * 16 + 16]
+
+
+def test_spcl_passes_draw_every_label_once_k_images_of_a_cluster_from_other_cameras() -> None:
+    # two clusters (8 and 5 images, two cameras each) and four singletons
+    labels = [0] * 8 + [1] * 5 + [2, 3, 4, 5]
+    camids = [0, 1] * 4 + [0, 0, 0, 0, 1] + [0, 1, 0, 1]
+    sampler = IdentitySampler(labels, 4, 2, seed=5, num_batches=40, camids=camids, singletons="spcl")
+    order = list(sampler)
+    # a pass is 4 + 4 + 4 x 1 = 12 images; the first pass holds each label's share exactly
+    first = order[:12]
+    counts = {label: sum(labels[i] == label for i in first) for label in set(labels)}
+    assert counts == {0: 4, 1: 4, 2: 1, 3: 1, 4: 1, 5: 1}
+    # within a cluster's run of K, the anchor's followers come from the other camera
+    runs = [order[i : i + 4] for i in range(len(order) - 3) if labels[order[i]] in (0, 1) and (i == 0 or labels[order[i - 1]] != labels[order[i]])]
+    for run in runs[:20]:
+        if len({labels[i] for i in run}) == 1:
+            anchor, followers = run[0], run[1:]
+            assert all(camids[i] != camids[anchor] for i in followers)
+
+
+def test_spcl_batches_hold_more_singletons_than_once_batches() -> None:
+    labels = [0] * 40 + [1] * 40 + list(range(2, 42))  # two big clusters, forty singletons
+    def singleton_share(mode: str) -> float:
+        order = list(IdentitySampler(labels, 4, 4, seed=0, num_batches=50, singletons=mode))
+        return sum(labels[i] >= 2 for i in order) / len(order)
+    assert singleton_share("spcl") > 0.8 > 0.4 > singleton_share("once")
+
+
+def test_an_unknown_singleton_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="singletons must be one of k, once, spcl, got 'twice'"):
+        IdentitySampler([0, 0, 1, 1], 2, 2, seed=0, singletons="twice")

@@ -27,3 +27,9 @@ def test_the_memory_rows_are_refreshed_as_the_profile_says(tiny_data, start_mode
     assert tiny_app("spcl_usl", tiny_data, start_models, tmp_path).container.features().refresh is True  # [embedded]
     plain = tiny_app("spcl_usl", tiny_data, start_models, tmp_path, "spcl.refresh_instances=false")
     assert plain.container.features().refresh is False
+
+
+def test_the_profile_chooses_how_singletons_are_sampled(tiny_data, start_models, tmp_path):
+    assert tiny_app("spcl_usl", tiny_data, start_models, tmp_path).container.adaptation.target_batches().singletons == "once"
+    upstream = tiny_app("spcl_usl", tiny_data, start_models, tmp_path, "train.singletons='spcl'")
+    assert upstream.container.adaptation.target_batches().singletons == "spcl"
