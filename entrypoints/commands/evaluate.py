@@ -83,6 +83,9 @@ def _run_folder(args: argparse.Namespace) -> int:
     extra += ["rerank.enabled=true"] if args.rerank else []
     args.overrides = [*args.overrides, *extra]
     variants = over_values(args.over) if args.over else [""]
+    if args.over and not args.over.startswith(("data.", "eval.", "rerank.")):
+        # the network is built once, from the run: only what is scored may vary
+        raise ReidkitError(f"evaluate --over varies what is scored, not the model: {args.over.partition('=')[0]} must be a data., eval. or rerank. setting")
     runs = []
     for setting in variants:
         args_overrides = [*args.overrides, setting] if setting else args.overrides

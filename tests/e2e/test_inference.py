@@ -113,6 +113,7 @@ def test_extract_images_writes_what_load_gives(run_dir, tiny_data, tmp_path, cap
         (["evaluate", "--run", "{run}", "--features", "f.npz"], "reidkit: evaluate needs exactly one of --features FILE.npz or --run RUN"),
         (["evaluate", "--run", "{run}", "--data", "elsewhere"], "reidkit: no domain named 'elsewhere'; the data has ['source', 'target']"),
         (["visrank", "--run", "{run}", "--top", "0"], "reidkit: --top must be at least 1, got 0"),
+        (["evaluate", "--run", "{run}", "--over", "model.backbone='resnet34'"], "reidkit: evaluate --over varies what is scored, not the model: model.backbone must be"),
         (["export", "--run", "{run}", "--format", "onnx", "--checkpoint", "latest.pt"], "reidkit: checkpoint latest.pt does not exist"),
     ],
 )
