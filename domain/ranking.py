@@ -56,9 +56,7 @@ def rank_metrics(
     ``workers`` threads (default: the CPU count, at most 4); neither changes any result bit.
     """
     d, qp, gp, qc, gc = _validated(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, chunk_rows)
-    ranking = BlockedRanking(qp, gp, qc, gc, max_rank=max_rank, chunk_rows=chunk_rows, workers=workers)
-    ranking.add(0, d)
-    return ranking.result()
+    return rank_metrics_in_blocks([(0, d)], qp, gp, qc, gc, max_rank=max_rank, chunk_rows=chunk_rows, workers=workers)
 
 
 def rank_metrics_in_blocks(
