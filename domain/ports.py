@@ -53,6 +53,23 @@ class LabelRefiner(Protocol):
 
 
 @runtime_checkable
+class LabelCorrector(Protocol):
+    """Makes the refiner that corrects one epoch's labels: GLC trains a network afresh at each
+    correction, its draws a function of the run's seed and the epoch, so a resumed run corrects
+    exactly as an uninterrupted one."""
+
+    def at_epoch(self, epoch: int) -> LabelRefiner: ...
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    """What trains, put back where the run started (GLC's restart after a correction: the model
+    from its starting weights, the optimiser's state cleared)."""
+
+    def restart(self) -> None: ...
+
+
+@runtime_checkable
 class LabelConsumer(Protocol):
     """Anything sized by this epoch's labels: memories, classifier heads, samplers."""
 

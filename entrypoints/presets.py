@@ -49,17 +49,20 @@ class EmbeddedScale:
     # clustering radii: 9 images per identity where Market has ~17 (docs/adaptation.md)
     dbscan: Mapping[str, Any] = {"k1": 15, "k2": 3, "eps": 0.45}
     kmeans: Mapping[str, Any] = {"num_clusters": 300}
+    # GLC's correction ([correct] kind "glc"): what its smallest kept component is on these sets
+    glc: Mapping[str, Any] = {}
     # video presets: frames per tracklet for its short tracklets (0 = leave video.seq_len alone)
     video_seq_len: int = 0
 
 
 SCALES: Mapping[str, EmbeddedScale] = {
-    "demo": EmbeddedScale(height=128, width=64),
+    "demo": EmbeddedScale(height=128, width=64, glc={"k": 25}),  # GLC's kNN 50 at ~17 images per identity
     # the test preset: the demo's recipe at a quarter of the pixels, tiny batches and epochs
     "tiny": EmbeddedScale(
         height=64, width=32,
         supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4, supervised_instances_per_id=2,
         adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
+        glc={"min_cluster_size": 2},  # 4 images per identity, where GLC drops components under 5
     ),  # fmt: skip
     # the video test preset: tiny's recipe, tracklets of 2 to 6 frames read 4 at a time
     "tiny_video": EmbeddedScale(
@@ -102,6 +105,8 @@ def scale_settings(scale: EmbeddedScale, resolved: Mapping[str, Any], epochs: in
     labeler = resolved.get("pseudo_labeler", {}).get("kind", "dbscan")
     radii = {"dbscan": scale.dbscan, "kmeans": scale.kmeans}.get(labeler, {})
     yield from _table("pseudo_labeler", {"kind": labeler, **radii})
+    if resolved.get("correct", {}).get("kind") == "glc":
+        yield from _table("correct", {"kind": "glc", **scale.glc})
 
 
 def _table(name: str, values: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:

@@ -444,6 +444,56 @@ RefineSettings = Union[NoRefinement, SelfPacedSettings]
 
 
 @frozen(kw_only=True)
+class NoCorrection:
+    """No epoch corrects its labels."""
+
+    kind: Literal["none"] = "none"
+
+
+@frozen(kw_only=True)
+class GlcSettings:
+    """GLC's correction network (adapters/clustering/gcn_links.py) at epochs ``first_epoch``,
+    ``first_epoch + every``, ... counted from 1 as the logs count them (GLC: 11, 16, ..., its
+    0-based epochs 10, 15, ...); after the correction of each of ``restart_epochs`` the model
+    restarts from the run's starting weights (GLC: 16). Every other key is the network's, at the
+    published values; ``subgraphs_per_epoch`` 0 scales upstream's 203 to the clustered samples."""
+
+    kind: Literal["glc"] = "glc"
+    first_epoch: int = field(default=11, validator=v.ge(1))
+    every: int = field(default=5, validator=v.ge(1))
+    restart_epochs: list[int] = field(factory=list)
+    k: int = field(default=50, validator=v.ge(2))
+    hidden: int = field(default=512, validator=v.ge(1))
+    cluster_num: int = field(default=350, validator=v.ge(1))
+    member_fraction: float = field(default=0.9, validator=[v.gt(0.0), v.le(1.0)])
+    epochs: int = field(default=2, validator=v.ge(1))
+    subgraphs_per_epoch: int = field(default=0, validator=v.ge(0))
+    edge_chunks: int = field(default=40, validator=v.ge(1))
+    passes: int = field(default=2, validator=v.ge(1))
+    min_subgraph_size: int = field(default=100, validator=v.ge(1))
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = field(default=0.1, validator=v.gt(0.0))
+    momentum: float = field(default=0.9, validator=[v.ge(0.0), v.lt(1.0)])
+    weight_decay: float = field(default=1e-5, validator=v.ge(0.0))
+    gamma: float = field(default=2.0, validator=v.ge(0.0))
+    link_threshold: float = field(default=0.6, validator=[v.ge(0.0), v.lt(1.0)])
+    shared_threshold: float = field(default=0.6, validator=[v.ge(0.0), v.lt(1.0)])
+    min_cluster_size: int = field(default=5, validator=v.ge(1))
+    approximate: bool = False  # the IVF kNN graph, for large N
+
+    @restart_epochs.validator
+    def _restarts_are_corrections(self, attribute: Any, value: list[int]) -> None:
+        wrong = [e for e in value if e < self.first_epoch or (e - self.first_epoch) % self.every]
+        if wrong:
+            raise ValueError(
+                f"restart_epochs {wrong} are not correction epochs (first_epoch {self.first_epoch}, every {self.every})"
+            )
+
+
+CorrectSettings = Union[NoCorrection, GlcSettings]
+
+
+@frozen(kw_only=True)
 class RerankSettings:
     """k-reciprocal re-ranking (Zhong et al., CVPR'17) for evaluation."""
 
@@ -479,6 +529,7 @@ class Profile:
     runtime: RuntimeSettings = field(factory=RuntimeSettings)
     pseudo_labeler: PseudoLabelerSettings = field(factory=DbscanSettings)
     refine: RefineSettings = field(factory=NoRefinement)
+    correct: CorrectSettings = field(factory=NoCorrection)
     rerank: RerankSettings = field(factory=RerankSettings)
     adapt: AdaptSettings = field(factory=AdaptSettings)
     method_options: dict[str, Any] = field(factory=dict)
@@ -501,7 +552,9 @@ class Profile:
                 raise ValueError(f"train.sampler '{self.train.sampler}' is for supervised training; method {self.method!r} samples its pseudo labels P x K")
             if self.adapt.source_domain == self.train.domain:
                 raise ValueError(f"adapt.source_domain and train.domain are both '{self.train.domain}'")
-        elif self.model.dsbn:
+        elif not isinstance(self.correct, NoCorrection):
+            raise ValueError(f"correct.kind '{self.correct.kind}' corrects pseudo labels; method 'supervised' has none")
+        if self.method == "supervised" and self.model.dsbn:
             raise ValueError("model.dsbn needs an adaptation method (supervised training sees one domain)")
         if isinstance(self.scheduler, CosineSchedule) and self.scheduler.warmup_epochs >= self.train.epochs:
             raise ValueError(

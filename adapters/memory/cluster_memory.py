@@ -26,6 +26,7 @@ from reidkit.adapters.memory.updates import (
     check_memory_settings,
     momentum_update_,
 )
+from reidkit.domain.errors import PseudoLabelError
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
 
 UpdateRule = Literal["mean", "hard"]
@@ -93,7 +94,9 @@ class ClusterMemory(nn.Module):
             raise ValueError(f"features ({len(features)} rows) and labels ({len(labels)}) differ in length")
         check_dimension(features, self.feature_dim)
         if labels.num_clusters == 0:
-            raise ValueError("labels hold no cluster (all outliers): nothing to build the memory from")
+            raise PseudoLabelError(
+                f"the pseudo labels hold no cluster (all {len(labels)} samples are outliers): nothing to build the memory from"
+            )
         self.features = cluster_means(features, labels).to(self.features)
 
     def snapshot(self) -> FeatureMatrix:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import torch.distributed as dist
 
 from reidkit.adapters.runtime.collectives import ProcessGroup
-from reidkit.domain.ports import Checkpointer, LabelRefiner, PseudoLabeler
+from reidkit.domain.ports import Checkpointer, LabelCorrector, LabelRefiner, PseudoLabeler
 from reidkit.domain.types import FeatureMatrix, PseudoLabels, RetrievalMetrics, StepReport, TrainingProgress
 
 
@@ -106,6 +106,18 @@ class RankZeroRefiner:
 
     def refine(self, features: FeatureMatrix, labels: PseudoLabels) -> PseudoLabels:
         return on_rank_zero(self.group, lambda: self.inner.refine(features, labels))
+
+
+class RankZeroCorrector:
+    """A ``LabelCorrector`` whose refiner for each epoch runs on rank 0 and is broadcast
+    (``RankZeroRefiner``)."""
+
+    def __init__(self, inner: LabelCorrector, group: ProcessGroup) -> None:
+        self.inner = inner
+        self.group = group
+
+    def at_epoch(self, epoch: int) -> RankZeroRefiner:
+        return RankZeroRefiner(self.inner.at_epoch(epoch), self.group)
 
 
 def on_rank_zero(group: ProcessGroup, compute: Callable[[], T]) -> T:

@@ -12,21 +12,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from dependency_injector import containers, providers
 
+from reidkit.adapters.clustering.gcn_links import GcnLinkRefiner
+from reidkit.adapters.clustering.knn import IvfKnn
 from reidkit.adapters.clustering.quality import TrueIdentityScorer
 from reidkit.adapters.data.batches import identity_batches
 from reidkit.adapters.data.pseudo_batches import JointBatches, PseudoLabelledBatches
 from reidkit.adapters.memory.global_update import GlobalMemoryUpdate
 from reidkit.adapters.models.heads import NoSourceRows, SourceClassRows
 from reidkit.adapters.runtime.collectives import ProcessGroup
-from reidkit.adapters.runtime.distributed import RankZeroLabeler, RankZeroRefiner
-from reidkit.application.cluster_adapt import ClusterAdapt
-from reidkit.domain.ports import LabelRefiner
+from reidkit.adapters.runtime.distributed import RankZeroCorrector, RankZeroLabeler, RankZeroRefiner
+from reidkit.adapters.steps.base import OptimizingStep
+from reidkit.adapters.steps.restart import RestartFromStart
+from reidkit.application.cluster_adapt import ClusterAdapt, Correction
+from reidkit.domain.ports import LabelCorrector, LabelRefiner
 from reidkit.domain.types import LabelSpace, ReidDataset
 from reidkit.entrypoints.clustering import Clustering
 from reidkit.entrypoints.parts.data import training_split
-from reidkit.entrypoints.parts.keys import source_mode
+from reidkit.entrypoints.parts.keys import source_mode, switch
 from reidkit.entrypoints.parts.training import epoch_loop
 
 
@@ -40,6 +45,24 @@ def initial_classes(ce_weight: float) -> int:
 
 def refined_on_rank_zero(refiners: Sequence[LabelRefiner], group: ProcessGroup) -> list[LabelRefiner]:
     return [RankZeroRefiner(refiner, group) for refiner in refiners]
+
+
+def glc_correction(corrector: LabelCorrector, settings: dict[str, Any], epochs: int, step: OptimizingStep) -> Correction:
+    """``[correct]`` (kind "glc") as the use-case's Correction: its epochs counted from 0, and the
+    step restarted from its starting weights when the table names restart epochs. A schedule
+    that starts after the run's last epoch is allowed (a shortened run of a GLC profile) and said."""
+    if settings["first_epoch"] > epochs:
+        structlog.get_logger(__name__).warning(
+            "no epoch is corrected", first_epoch=settings["first_epoch"], epochs=epochs
+        )
+    restarts = [e - 1 for e in settings["restart_epochs"]]
+    return Correction(
+        corrector=corrector,
+        first=settings["first_epoch"] - 1,
+        every=settings["every"],
+        restart_epochs=restarts,
+        restarts=[RestartFromStart(step)] if restarts else [],
+    )
 
 
 def identity_scorer(train_set: ReidDataset) -> TrueIdentityScorer | None:
@@ -65,6 +88,39 @@ class Adaptation(containers.DeclarativeContainer):
         training.group.provided.topology,
         single=clustering.refiners,
         distributed=providers.Callable(refined_on_rank_zero, clustering.refiners, training.group),
+    )
+    # GLC's correction network (``[correct] kind = "glc"``): on the training device, rank 0 under torchrun
+    glc = providers.Singleton(
+        GcnLinkRefiner,
+        knn=providers.Selector(
+            providers.Callable(switch, config.correct.approximate),
+            on=providers.Singleton(IvfKnn),
+            off=clustering.exact_knn,
+        ),
+        k=config.correct.k,
+        hidden=config.correct.hidden,
+        cluster_num=config.correct.cluster_num,
+        member_fraction=config.correct.member_fraction,
+        epochs=config.correct.epochs,
+        subgraphs_per_epoch=config.correct.subgraphs_per_epoch,
+        edge_chunks=config.correct.edge_chunks,
+        passes=config.correct.passes,
+        min_subgraph_size=config.correct.min_subgraph_size,
+        optimizer=config.correct.optimizer,
+        lr=config.correct.lr,
+        momentum=config.correct.momentum,
+        weight_decay=config.correct.weight_decay,
+        gamma=config.correct.gamma,
+        link_threshold=config.correct.link_threshold,
+        shared_threshold=config.correct.shared_threshold,
+        min_cluster_size=config.correct.min_cluster_size,
+        seed=config.seed,
+        device=training.process.provided.device,
+    )
+    corrector = providers.Selector(
+        training.group.provided.topology,
+        single=glc,
+        distributed=providers.Singleton(RankZeroCorrector, glc, training.group),
     )
     # diagnostics only: the embedded data knows who is who, the method never sees it (none for
     # unlabelled images, whose pids stand for no identity)
@@ -160,6 +216,13 @@ def cluster_adapt(
     use_case: type = ClusterAdapt,
 ) -> providers.Factory:
     """The use-case every pseudo-label method ends with: its strategies in ClusterAdapt's slots."""
+    corrections = providers.Selector(
+        adaptation.config.correct.kind,
+        none=providers.List(),
+        glc=providers.List(
+            providers.Factory(glc_correction, adaptation.corrector, adaptation.config.correct, adaptation.config.train.epochs, step)
+        ),
+    )
     return providers.Factory(
         use_case,
         loop=epoch_loop(training, batches=batches, step=step, checkpointer=checkpointer, evaluations=evaluations),
@@ -168,6 +231,7 @@ def cluster_adapt(
         refiners=adaptation.refiners,
         consumers=consumers,
         scorer=adaptation.scorer,
+        corrections=corrections,
     )
 
 

@@ -189,6 +189,37 @@ class DroppingRefiner:
         return PseudoLabels(values)
 
 
+class RecordingCorrector:
+    """A LabelCorrector whose refiner for an epoch journals the epoch, then drops cluster 0."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def at_epoch(self, epoch: int) -> DroppingRefiner:
+        self.journal("correct", epoch)
+        return DroppingRefiner(self.journal, 0)
+
+
+class KeepLabels:
+    """A LabelCorrector whose refiners change nothing (a GLC profile's run with its labeler swapped)."""
+
+    def at_epoch(self, epoch: int) -> KeepLabels:
+        return self
+
+    def refine(self, features: FeatureMatrix, labels: PseudoLabels) -> PseudoLabels:
+        return labels
+
+
+class RecordingRestart:
+    """A Restartable that journals each restart."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def restart(self) -> None:
+        self.journal("restart")
+
+
 class CountingScorer:
     def score(self, labels: PseudoLabels) -> Mapping[str, float]:
         return {"clusters": float(labels.num_clusters)}

@@ -51,6 +51,22 @@ def test_every_profile_builds_a_container_with_no_missing_dependency(name, start
     assert app.run_dir == tmp_path
 
 
+def test_the_correction_settings_build_glcs_refiner_and_the_restart(start_models, tmp_path):
+    from reidkit.adapters.clustering.gcn_links import GcnLinkRefiner
+    from reidkit.adapters.steps.restart import RestartFromStart
+
+    name = "glc_cluster_contrast_usl"
+    app = build_app(load_profile(name, starting_overrides(name, start_models)), work_dir=str(tmp_path))
+    (correction,) = app.container.use_case().corrections
+    assert isinstance(correction.corrector, GcnLinkRefiner)
+    assert (correction.first, correction.every, correction.restart_epochs) == (1, 1, frozenset({2}))  # epochs 2.. and 3, from 0
+    assert correction.corrector.optimizer == "adam" and correction.corrector.min_cluster_size == 5
+    (restart,) = correction.restarts
+    assert isinstance(restart, RestartFromStart) and restart.step is app.container.step()
+    plain = build_app(load_profile("cluster_contrast_usl", starting_overrides(name, start_models)), work_dir=str(tmp_path / "plain"))
+    assert plain.container.use_case().corrections == ()
+
+
 def clustering(*overrides: str) -> Clustering:
     container = Clustering()
     container.config.from_dict(unstructure_profile(load_profile("spcl_usl", list(overrides))))

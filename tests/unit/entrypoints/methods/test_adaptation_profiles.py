@@ -11,7 +11,7 @@ from dependency_injector import providers
 from reidkit.adapters.runtime.checkpoint import read_checkpoint
 from reidkit.application.cluster_adapt import ClusterAdapt
 from reidkit.entrypoints.settings import available_profiles, load_profile
-from tests.support.fakes import TruthLabeler
+from tests.support.fakes import KeepLabels, TruthLabeler
 from tests.support.tiny import tiny_app
 
 ADAPTATION = [name for name in available_profiles() if load_profile(name).method != "supervised"]
@@ -27,6 +27,7 @@ def test_every_adaptation_profile_trains_a_couple_of_iterations(name, tiny_data,
     with (
         app.container.adaptation.labeler.override(providers.Object(labeler)),
         app.container.adaptation.refiners.override(providers.Object([])),
+        app.container.adaptation.corrector.override(providers.Object(KeepLabels())),  # GLC's profiles
         app,
     ):
         use_case = app.container.use_case()
