@@ -1,7 +1,7 @@
 """Whole runs on 2 ranks (gloo, CPU) of the tiny preset: `reidkit train` under torchrun writes
-its files from rank 0 alone and a checkpoint that loads without DDP; the strong cluster baseline
-and SpCL train both ranks on the same pseudo labels, the first epoch's equal to one process's,
-and end with identical models."""
+its files from rank 0 alone and a checkpoint that loads without DDP; the strong cluster baseline,
+SpCL and GLC (rank 0 corrects, both restart) train both ranks on the same pseudo labels, the first
+epoch's equal to one process's, and end with identical models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from reidkit.adapters.models.backbone import build_reid_model
-from tests.support.tiny import tiny_overrides
+from tests.support.tiny import GLC_OVERRIDES, tiny_overrides
 from tests.distributed import workers
 
 pytestmark = pytest.mark.slow
@@ -39,13 +39,15 @@ def adapt_overrides(tiny_data: Path, *extra: str) -> list[str]:
     )
 
 
-PROFILES = ("strong_baseline_usl", "spcl_usl")
+PROFILES = ("strong_baseline_usl", "spcl_usl", "glc_cluster_contrast_uda")
+# GLC's corrected labels on the tiny preset have fewer clusters than k-means' 8: 2 identities a rank
+EXTRA = {"glc_cluster_contrast_uda": (*GLC_OVERRIDES, "train.ids_per_batch=2")}
 
 
 @pytest.fixture(scope="module")
 def two_ranks(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    jobs = [(name, adapt_overrides(tiny_data), out / name) for name in PROFILES]
+    jobs = [(name, adapt_overrides(tiny_data, *EXTRA.get(name, ())), out / name) for name in PROFILES]
     workers.spawn(workers.runs, jobs, [workers.free_port() for _ in jobs], out)
     ranks = [torch.load(out / f"runs_rank{r}.pt", weights_only=False) for r in range(workers.WORLD)]
     return {name: [rank[i] for rank in ranks] for i, name in enumerate(PROFILES)}, out
@@ -61,7 +63,7 @@ def test_both_ranks_train_on_the_same_pseudo_labels(two_ranks, profile):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_first_labels_equal_one_process_labels(two_ranks, profile, tiny_data, tmp_path):
-    single = workers.run_recording(profile, adapt_overrides(tiny_data, "train.epochs=1"), tmp_path)
+    single = workers.run_recording(profile, adapt_overrides(tiny_data, *EXTRA.get(profile, ()), "train.epochs=1"), tmp_path)
     np.testing.assert_array_equal(two_ranks[0][profile][0]["labels"][0], single["labels"][0])
 
 

@@ -10,19 +10,15 @@ import pytest
 
 from reidkit.entrypoints.cli import main
 from tests.e2e.test_cli import _adaptas_sets, interrupt_after_the_first_save
+from tests.support.tiny import GLC_OVERRIDES
 
-# k-means gives 8 clusters of the 64 target images whatever the features; on the random starting
-# model's features the network finds no confident link, so every pair it scores is kept and the
-# shared-neighbour filter alone decides (k = 4: the graph of 3 neighbours, components of 2 or more)
-GLC = ("correct.kind='glc'", "correct.first_epoch=2", "correct.every=1", "correct.restart_epochs=[2]",
-       "correct.k=4", "correct.link_threshold=0.0", "correct.shared_threshold=0.0", "correct.optimizer='adam'",
-       "correct.lr=0.001", "correct.subgraphs_per_epoch=1", "correct.edge_chunks=2")  # fmt: skip
+# k-means gives 8 clusters of the 64 target images whatever the features (GLC_OVERRIDES: the rest)
 
 
 @pytest.mark.slow
 def test_a_glc_run_resumes_across_corrected_and_restarted_epochs_to_the_uninterrupted_result(tiny_data, tmp_path, capsys):
     full, split = tmp_path / "full", tmp_path / "split"
-    base = ["adapt", "--profile", "glc_cluster_contrast_uda", *_adaptas_sets(tiny_data, "train.epochs=3", "adapt.start_from='scratch'", *GLC)]
+    base = ["adapt", "--profile", "glc_cluster_contrast_uda", *_adaptas_sets(tiny_data, "train.epochs=3", "adapt.start_from='scratch'", *GLC_OVERRIDES)]
     assert main([*base, "--work-dir", str(full)]) == 0
     assert main([*base, "--work-dir", str(split)], hook=interrupt_after_the_first_save) == 130
     assert main([*base, "--work-dir", str(split)]) == 0

@@ -28,6 +28,16 @@ def adapt_overrides(data_dir: Path, *extra: str) -> list[str]:
     return tiny_overrides(data_dir, "train.domain='target'", "eval.domains=['target']", *extra)
 
 
+# GLC's correction at epochs 2, 3, ... with a restart after epoch 2's. On the tiny preset's random
+# features the network finds no confident link, so every scored pair is kept (link threshold 0)
+# and the shared-neighbour filter on a 3-neighbour graph makes the components.
+GLC_OVERRIDES = (
+    "correct.kind='glc'", "correct.first_epoch=2", "correct.every=1", "correct.restart_epochs=[2]",
+    "correct.k=4", "correct.link_threshold=0.0", "correct.shared_threshold=0.0", "correct.optimizer='adam'",
+    "correct.lr=0.001", "correct.subgraphs_per_epoch=1", "correct.edge_chunks=2",
+)  # fmt: skip
+
+
 def as_sets(items: Iterable[str]) -> list[str]:
     """``--set`` arguments of the command line."""
     return [arg for item in items for arg in ("--set", item)]
