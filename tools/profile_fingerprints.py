@@ -74,6 +74,10 @@ def command_for(name: str, models: dict[str, Path]) -> list[str]:
             extra.append(f"adapt.source_model='{models['source']}'")
         elif start == "pretrained":
             extra.append(f"model.pretrained='{models['trunk']}'")
+        if getattr(getattr(profile, "correct", None), "kind", "none") == "glc":
+            # on random features GLC's network trusts no link: every scored pair of a 3-neighbour
+            # graph is kept, and the shared-neighbour filter makes the components
+            extra += ["correct.k=4", "correct.link_threshold=0.0", "correct.shared_threshold=0.0"]
         if peer_start(profile) == "second_pretraining":
             extra.append(f"mean_teach.peer_source_model='{models['peer']}'")
     settings = [*TINY, *extra]
