@@ -59,12 +59,20 @@ def test_the_correction_settings_build_glcs_refiner_and_the_restart(start_models
     app = build_app(load_profile(name, starting_overrides(name, start_models)), work_dir=str(tmp_path))
     (correction,) = app.container.use_case().corrections
     assert isinstance(correction.corrector, GcnLinkRefiner)
-    assert (correction.first, correction.every, correction.restart_epochs) == (1, 1, frozenset({2}))  # epochs 2.. and 3, from 0
+    assert (correction.first, correction.every, correction.restart_epochs) == (1, 2, frozenset({3}))  # epochs 2, 4, 6 and 4, from 0
     assert correction.corrector.optimizer == "adam" and correction.corrector.min_cluster_size == 5
     (restart,) = correction.restarts
     assert isinstance(restart, RestartFromStart) and restart.step is app.container.step()
     plain = build_app(load_profile("cluster_contrast_usl", starting_overrides(name, start_models)), work_dir=str(tmp_path / "plain"))
     assert plain.container.use_case().corrections == ()
+
+
+def test_correct_kind_glc_adds_the_correction_to_any_adaptation_profile(start_models, tmp_path):
+    name = "spcl_usl"
+    profile = load_profile(name, [*starting_overrides(name, start_models), "correct.kind=glc"])
+    (correction,) = build_app(profile, work_dir=str(tmp_path)).container.use_case().corrections
+    assert (correction.first, correction.every, correction.restart_epochs, correction.restarts) == (10, 5, frozenset(), ())
+    assert correction.corrector.k == 25  # the demo preset's graph size
 
 
 def clustering(*overrides: str) -> Clustering:
