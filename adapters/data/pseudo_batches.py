@@ -66,7 +66,8 @@ class PseudoLabelledBatches:
             ranks = f" x {self.world_size} ranks" if self.world_size > 1 else ""
             raise PseudoLabelError(
                 f"the pseudo labels have {usable} clusters ({labels.num_outliers} outliers) but a step needs "
-                f"train.ids_per_batch={self.ids_per_batch}{ranks}: lower it, or retune the labeler (e.g. pseudo_labeler.eps)"
+                f"train.ids_per_batch={self.ids_per_batch}{ranks}: lower it, or retune what made the labels "
+                "(the labeler, e.g. pseudo_labeler.eps, or a correction's correct.* settings)"
             )
         dataset = ImageDataset(self.records, self.transform, labels=labels.labels.tolist())
         sampler = IdentitySampler(

@@ -91,13 +91,20 @@ def test_reset_resizes_and_keeps_the_buffer_dtype():
     ("values", "labels", "match"),
     [
         (np.zeros((3, 4)), [0, 1], "differ in length"),
-        (np.zeros((2, 4)), [-1, -1], "no cluster"),
         (np.zeros((2, 5)), [0, 0], "dimension 5"),
     ],
 )
 def test_reset_rejects_bad_inputs(values, labels, match):
     with pytest.raises(ValueError, match=match):
         ClusterMemory(4).reset(FeatureMatrix(values), PseudoLabels(labels))
+
+
+def test_labels_without_a_cluster_are_a_one_line_pseudo_label_error():
+    from reidkit.domain.errors import PseudoLabelError
+
+    with pytest.raises(PseudoLabelError) as caught:
+        ClusterMemory(4).reset(FeatureMatrix(np.zeros((2, 4))), PseudoLabels([-1, -1]))
+    assert str(caught.value) == "the pseudo labels hold no cluster (all 2 samples are outliers): nothing to build the memory from"
 
 
 def test_snapshot_is_a_copy():
