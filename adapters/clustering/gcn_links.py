@@ -20,8 +20,8 @@ predicts:
                smaller than ``min_cluster_size`` become outliers (-1)
 
 Every random draw comes from ``seed`` (``at_epoch`` derives a refiner for one epoch): the global
-random generators of Python, numpy and torch are never read or reseeded (upstream reseeds all of
-them with 42 in the middle of training).
+random generators of Python, numpy and torch are never reseeded or advanced (upstream reseeds all
+of them with 42 in the middle of training).
 
 Deliberate differences from the published code (hongyan-an/GLC_ReID, ``star/``):
 
@@ -33,8 +33,9 @@ Deliberate differences from the published code (hongyan-an/GLC_ReID, ``star/``):
   ``(L L)[i, j]`` counts the two-step paths i -> m -> j, the same thing only where the kept links are
   symmetric. ``docs/adaptation.md`` (GLC) has the comparison.
 - ``optimizer = "adam"`` is ours. Upstream's SGD at 0.1 learns over its 32k steps; at the few
-  hundred a CPU run affords, SGD leaves the edge head at the link prior (every pair alike), where
-  Adam at 1e-3 separates the pairs (docs/adaptation.md, GLC). The embedded profiles use Adam.
+  thousand a CPU run affords (2,400 measured), SGD leaves the edge head at the link prior (every
+  pair alike), where Adam at 1e-3 separates the pairs (docs/adaptation.md, GLC). The embedded
+  profiles use Adam.
 - The number of sub-graphs per epoch scales with the clustered samples (``subgraphs_for``); upstream
   draws one per cluster, capped at 203, which on a few hundred clusters of the embedded data would
   train for the same number of steps on sets 10x smaller.
