@@ -1,0 +1,1 @@
+"""translation adapters: CycleGAN / SPGAN networks, losses, image pool."""
