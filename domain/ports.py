@@ -121,6 +121,21 @@ class Translator(Protocol):
 
 
 @runtime_checkable
+class TranslatedDataset(Protocol):
+    """Where a translator's rendering of a dataset is kept, split by split (``folder`` -> records),
+    with a manifest naming the translator that made it (``made_by``: its trained epochs, say), so
+    a finished rendering is reused rather than redone, and a stale one is redone."""
+
+    def split_dir(self, folder: str) -> str: ...
+
+    def is_current(self, made_by: str) -> bool: ...
+
+    def publish(self, splits: Mapping[str, Sequence[tuple[ImageRecord, ImageRecord]]], made_by: str) -> None:
+        """Records the rendering: each split's (source record, rendered record) pairs."""
+        ...
+
+
+@runtime_checkable
 class Evaluator(Protocol):
     """Ranks a gallery for every query and scores the ranking."""
 

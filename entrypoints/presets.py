@@ -53,6 +53,15 @@ class EmbeddedScale:
     glc: Mapping[str, Any] = {}
     # video presets: frames per tracklet for its short tracklets (0 = leave video.seq_len alone)
     video_seq_len: int = 0
+    # image translation (method "translate": CycleGAN, SPGAN): a narrower, shallower network than
+    # the 9-block generator of 256x128 images, epochs and iterations a CPU trains in minutes, and
+    # the input size (0 = the preset's; SPGAN's metric network needs both sides >= 64)
+    translate_epochs: int = 10
+    translate_iters_per_epoch: int = 100
+    translate_batch_size: int = 4
+    translate_generator_blocks: int = 6
+    translate_width: int = 32  # generator and discriminator width (64 in the papers)
+    translate_input: tuple[int, int] = (0, 0)
 
 
 SCALES: Mapping[str, EmbeddedScale] = {
@@ -63,6 +72,8 @@ SCALES: Mapping[str, EmbeddedScale] = {
         supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4, supervised_instances_per_id=2,
         adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
         glc={"min_cluster_size": 2},  # 4 images per identity, where GLC drops components under 5
+        translate_epochs=2, translate_iters_per_epoch=2, translate_batch_size=2, translate_generator_blocks=1,
+        translate_width=8, translate_input=(64, 64),
     ),  # fmt: skip
     # the video test preset: tiny's recipe, tracklets of 2 to 6 frames read 4 at a time
     "tiny_video": EmbeddedScale(
@@ -86,6 +97,16 @@ def scale_settings(scale: EmbeddedScale, resolved: Mapping[str, Any], epochs: in
     yield from (("input.height", scale.height), ("input.width", scale.width), ("input.pad", scale.pad))
     if scale.video_seq_len:
         yield "video.seq_len", scale.video_seq_len
+    if resolved.get("method") == "translate":
+        if scale.translate_input != (0, 0):
+            yield from (("input.height", scale.translate_input[0]), ("input.width", scale.translate_input[1]))
+        yield "train.epochs", scale.translate_epochs
+        yield "train.iters_per_epoch", scale.translate_iters_per_epoch
+        yield "translate.batch_size", scale.translate_batch_size
+        yield "translate.generator_blocks", scale.translate_generator_blocks
+        yield "translate.generator_width", scale.translate_width
+        yield "translate.discriminator_width", scale.translate_width
+        return
     if resolved.get("method", "supervised") == "supervised":
         yield "train.epochs", scale.supervised_epochs
         yield "train.iters_per_epoch", scale.supervised_iters_per_epoch

@@ -190,6 +190,36 @@ def group_batches(
     return LoaderBatchSource(dataset, sampler, batch_size, seed=seed, loading=loading, rank=rank, **collate)
 
 
+def shuffled_batches(
+    records: Sequence[ImageRecord],
+    transform: Callable[[Image.Image], torch.Tensor],
+    *,
+    batch_size: int,
+    seed: int,
+    stream: str = "",
+    num_batches: int = 0,
+    loading: LoaderOptions = IN_PROCESS,
+    rank: int = 0,
+    world_size: int = 1,
+    domain: int = SOURCE_DOMAIN,
+) -> LoaderBatchSource:
+    """Batches of ``batch_size`` images drawn without replacement, identities ignored (an image
+    translator learns a style, not who is who): an epoch deals the whole set again whenever fewer
+    than a batch are left. ``stream`` as in ``identity_batches``."""
+    if not records:
+        raise DatasetError("no images to draw translation batches from")
+    if len(records) < batch_size * world_size:
+        raise DatasetError(
+            f"{len(records)} images cannot fill a batch of {batch_size} on each of {world_size} rank(s); lower the batch size"
+        )
+    seed = derive_seed(seed, stream) % 2**31 if stream else seed
+    sampler = GroupSampler(
+        [0] * len(records), batch_size, 1, seed=seed, num_batches=num_batches or None, rank=rank, world_size=world_size
+    )
+    dataset, collate = _dataset(records, transform, None)
+    return LoaderBatchSource(dataset, sampler, batch_size, seed=seed, loading=loading, rank=rank, domain=domain, **collate)
+
+
 def _dataset(
     records: Sequence[ImageRecord | Tracklet], transform: Callable[[Image.Image], torch.Tensor], frames: FrameSampling | None
 ) -> tuple[ImageDataset, dict[str, object]]:

@@ -54,6 +54,21 @@ def build_test_transform(
     return T.Compose([T.Resize((height, width)), T.ToTensor(), T.Normalize(mean=list(mean), std=list(std))])
 
 
+GAN_MEAN = GAN_STD = (0.5, 0.5, 0.5)  # images in [-1, 1], what a tanh generator produces
+
+
+def build_gan_transform(height: int, width: int, *, flip_p: float = 0.5) -> T.Compose:
+    """Resize -> flip -> tensor in [-1, 1]: an image translator's input (CycleGAN's and SPGAN's
+    reference flips and nothing else; ``flip_p`` 0 for rendering)."""
+    _check_size(height, width)
+    _check_probability("flip_p", flip_p)
+    steps: list[object] = [T.Resize((height, width))]
+    if flip_p > 0:
+        steps.append(T.RandomHorizontalFlip(p=flip_p))
+    steps += [T.ToTensor(), T.Normalize(mean=list(GAN_MEAN), std=list(GAN_STD))]
+    return T.Compose(steps)
+
+
 def _check_size(height: int, width: int) -> None:
     if height < 1 or width < 1:
         raise ValueError(f"image size must be positive, got {height}x{width}")

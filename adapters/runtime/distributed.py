@@ -141,3 +141,26 @@ def _picklable(error: Exception) -> Exception:
     except Exception:  # noqa: BLE001 - any unpicklable error becomes its one-line message
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
+
+
+class RankZeroRendering:
+    """A ``TranslatedDataset`` that rank 0 renders and publishes while the other ranks wait: each
+    rank passes one barrier, after the rendering is current (rank 0 published it, or found it
+    current), so that no rank reads the rendered dataset before it is complete."""
+
+    def __init__(self, inner: Any, group: ProcessGroup) -> None:
+        self.inner = inner
+        self.group = group
+
+    def split_dir(self, folder: str) -> str:
+        return self.inner.split_dir(folder)
+
+    def is_current(self, made_by: str) -> bool:
+        if self.group.is_main and not self.inner.is_current(made_by):
+            return False  # rank 0 renders; its publish passes the barrier
+        self.group.barrier()
+        return True
+
+    def publish(self, splits: Any, made_by: str) -> None:
+        self.inner.publish(splits, made_by)
+        self.group.barrier()

@@ -9,7 +9,7 @@ from attrs import fields
 from reidkit.entrypoints.methods import method_names, method_spec
 from reidkit.entrypoints.settings import Profile, available_profiles, load_profile
 
-EXPECTED = {"supervised", "cluster_baseline", "spcl", "cluster_contrast", "mean_teach"}
+EXPECTED = {"supervised", "cluster_baseline", "spcl", "cluster_contrast", "mean_teach", "translate"}
 
 
 def test_the_registry_finds_every_method_module():

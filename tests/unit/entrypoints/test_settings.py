@@ -44,7 +44,7 @@ def test_shipped_profiles_load_and_name_a_known_method(name):
         (["embedded_scale=off", "method=spcl"], "method 'spcl' needs train.iters_per_epoch >= 1 (pseudo labels change each epoch) @ profile"),
         (["method=spcl", "train.iters_per_epoch=5", "adapt.source_model='m.pt'"], "adapt.source_model is set but adapt.start_from is 'scratch' @ profile"),
         (["method=spcl", "train.iters_per_epoch=5", "adapt.source_domain='source'"], "adapt.source_domain and train.domain are both 'source' @ profile"),
-        (["method=memory_bank"], "method must be one of ['cluster_baseline', 'cluster_contrast', 'mean_teach', 'spcl', 'supervised'], got 'memory_bank' @ profile"),
+        (["method=memory_bank"], "method must be one of ['cluster_baseline', 'cluster_contrast', 'mean_teach', 'spcl', 'supervised', 'translate'], got 'memory_bank' @ profile"),
         (["memory.update_rule=median"], "extra fields found (memory) @ profile"),
         (["refine.kind=self_paced", "pseudo_labeler.kind=kmeans"], "refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got 'kmeans' @ profile"),
         (["train.epochs=1"], "a cosine schedule needs scheduler.warmup_epochs (1) below train.epochs (1) @ profile"),
