@@ -11,14 +11,14 @@ import argparse
 from collections.abc import Sequence
 
 from reidkit.entrypoints.app import AppHook, no_hook
-from reidkit.entrypoints.commands import adapt, data, demo, doctor, evaluate, export, extract, label, train, visrank
+from reidkit.entrypoints.commands import adapt, data, demo, doctor, evaluate, export, extract, label, train, translate, visrank
 from reidkit.entrypoints.failures import Failures
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reidkit", description="Object re-identification toolbox")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (demo, train, adapt, evaluate, extract, visrank, export, label, data, doctor):
+    for command in (demo, train, adapt, translate, evaluate, extract, visrank, export, label, data, doctor):
         command.register(subparsers)
     # every command (each leaf: `data synth`, not `data`) takes --quiet; the profile commands pass
     # it on as runtime.quiet (commands/common.py profile_from)

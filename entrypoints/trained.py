@@ -56,10 +56,15 @@ def open_run(folder: str | Path, checkpoint: str = "best", overrides: Sequence[s
             f"{folder} has no {PROFILE_FILE}; give the folder of a reidkit train or adapt run (its --work-dir)"
         )
     profile = load_profile(str(profile_file), overrides)
-    return TrainedRun(folder=folder, profile=profile, checkpoint=_checkpoint_file(folder, checkpoint))
+    if profile.method == "translate":
+        raise ReidkitError(
+            f"{folder} is an image translation run: it has no re-ID network; render images with "
+            f"`reidkit translate --run {folder} --images DIR --out DIR`, or train on its translated/ folder"
+        )
+    return TrainedRun(folder=folder, profile=profile, checkpoint=checkpoint_file(folder, checkpoint))
 
 
-def _checkpoint_file(folder: Path, choice: str) -> Path:
+def checkpoint_file(folder: Path, choice: str) -> Path:
     checkpoints = folder / CHECKPOINTS
     if choice == "best":
         path = checkpoints / "best.pt"
