@@ -98,6 +98,11 @@ class App:
         for start in starting_models(profile):
             if not setting_of(profile, start.setting):
                 raise ProfileError(start.missing_message())
+        if profile.translated.domain and not profile.translated.root:
+            raise ProfileError(
+                f"translated.domain = '{profile.translated.domain}' needs translated.root (`reidkit train` and "
+                "`reidkit adapt` run translated.profile first when it is empty)"
+            )
         folder = work_dir or profile.runtime.work_dir or f"runs/{profile.name}"
         self.profile = attrs.evolve(
             profile,

@@ -504,6 +504,18 @@ class RerankSettings:
 
 
 @frozen(kw_only=True)
+class TranslatedSettings:
+    """A domain read as its rendering in another domain's style (a translate run's translated/
+    folder): SPGAN's protocol trains on the source translated to the target's style."""
+
+    domain: str = ""  # the domain replaced by its translation; "" = none
+    # the rendered dataset; "" = `reidkit train` / `reidkit adapt` run `profile` first, in the
+    # run's translation/ folder (resumed, or reused when finished, like any run)
+    root: str = ""
+    profile: str = "spgan"  # the translate profile that makes it
+
+
+@frozen(kw_only=True)
 class Profile:
     """A whole run: what a TOML profile says, after the embedded scale, defaults and --set.
 
@@ -532,6 +544,7 @@ class Profile:
     correct: CorrectSettings = field(factory=NoCorrection)
     rerank: RerankSettings = field(factory=RerankSettings)
     adapt: AdaptSettings = field(factory=AdaptSettings)
+    translated: TranslatedSettings = field(factory=TranslatedSettings)
     method_options: dict[str, Any] = field(factory=dict)
 
     @method.validator
@@ -574,6 +587,7 @@ class Profile:
                     f"({batch}) images evenly over train.groups_per_batch ({self.train.groups_per_batch}) groups"
                 )
         self._check_video()
+        self._check_translated()
         if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
             raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
         if isinstance(self.data, MarketFolders | DatasetFolders):
@@ -585,6 +599,22 @@ class Profile:
                 if domain not in known:
                     table = "data.roots" if isinstance(self.data, MarketFolders) else "data.sets"
                     raise ValueError(f"{where} names '{domain}', but {table} has only {sorted(known)}")
+
+    def _check_translated(self) -> None:
+        translated = self.translated
+        if translated.root and not translated.domain:
+            raise ValueError("translated.root is set but translated.domain is empty: name the domain it replaces")
+        if not translated.domain:
+            return
+        if self.method == "translate":
+            raise ValueError("translated.domain replaces a domain by its translation; a translate run makes one, it does not read one")
+        if video_domains(attrs_asdict(self.data)):
+            raise ValueError("translated.domain: image translation renders images; the data holds tracklets (video)")
+        if isinstance(self.data, MarketFolders | DatasetFolders):
+            known = set(self.data.roots if isinstance(self.data, MarketFolders) else self.data.sets)
+            if translated.domain not in known:
+                table = "data.roots" if isinstance(self.data, MarketFolders) else "data.sets"
+                raise ValueError(f"translated.domain names '{translated.domain}', but {table} has only {sorted(known)}")
 
     def _check_video(self) -> None:
         video = video_domains(attrs_asdict(self.data))

@@ -31,6 +31,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def start_models(tmp_path_factory) -> dict[str, Path]:
-    """Random starting models with the tiny profiles' architecture (see tests.support.tiny)."""
-    return starting_models(tmp_path_factory.mktemp("starting_models"))
+def start_models(tmp_path_factory, tiny_data) -> dict[str, Path]:
+    """Random starting models with the tiny profiles' architecture, and a fabricated translation
+    of the tiny source (see tests.support.tiny)."""
+    return starting_models(tmp_path_factory.mktemp("starting_models"), tiny_data)

@@ -25,6 +25,7 @@ from reidkit.entrypoints.commands.common import (
     refuse_reuse_without_resume,
     run_folder,
     train_run,
+    translated_first,
 )
 from reidkit.entrypoints.app import AppHook
 from reidkit.entrypoints.methods import StartingModel
@@ -65,6 +66,7 @@ def pretrain_profile(profile: Profile, start: StartingModel) -> Profile:
         model=model,
         eval=attrs.evolve(base.eval, domains=domains),
         runtime=attrs.evolve(profile.runtime, work_dir=""),
+        translated=profile.translated,  # a source model of a translated source trains on the translation
     )
 
 
@@ -88,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir = run_folder(profile, args.work_dir)
     refuse_reuse_without_resume(profile, run_dir)
     started = time.perf_counter()
+    profile = translated_first(profile, run_dir, args.hook)
     missing = [start for start in starting_models(profile) if not setting_of(profile, start.setting)]
 
     def adapt(models: Mapping[str, str]) -> RunResult:

@@ -85,6 +85,36 @@ def run_folder(profile: Profile, work_dir: str | None) -> Path:
     return Path(work_dir or profile.runtime.work_dir or f"runs/{profile.name}")
 
 
+TRANSLATION_FOLDER = "translation"
+
+
+def translated_first(profile: Profile, run_dir: Path, hook: AppHook) -> Profile:
+    """``profile`` with ``translated.root`` filled in: when it names a domain to read as its
+    translation and no rendering, ``translated.profile`` runs first in ``run_dir/translation`` on
+    the same data and seed (resumed, or reused when finished, like any run). An adaptation's
+    translation takes the style of the domain it adapts to."""
+    import attrs
+
+    from reidkit.entrypoints.app import with_setting
+    from reidkit.entrypoints.methods.translate import TRANSLATED_DIR
+    from reidkit.entrypoints.settings import unstructure_profile
+
+    wanted = profile.translated
+    if not wanted.domain or wanted.root:
+        return profile
+    plain = unstructure_profile(profile)
+    settings: dict = {"data": plain["data"], "seed": profile.seed, "train": {"domain": wanted.domain}}
+    if profile.train.domain != wanted.domain:
+        settings["translate"] = {"target": profile.train.domain}
+    translation = load_profile(wanted.profile, settings=settings)
+    if translation.method != "translate":
+        raise ReidkitError(f"translated.profile '{wanted.profile}' is a {translation.method} profile; it must be a translate profile (cyclegan, spgan)")
+    translation = attrs.evolve(translation, runtime=attrs.evolve(profile.runtime, work_dir=""))
+    folder = run_dir / TRANSLATION_FOLDER
+    train_run(translation, folder, hook)
+    return with_setting(profile, "translated.root", str(folder / TRANSLATED_DIR))
+
+
 def train_run(profile: Profile, run_dir: Path, hook: AppHook) -> RunResult:
     """Runs ``profile`` in ``run_dir`` (resuming from its checkpoints) and returns what it left."""
     from reidkit.entrypoints.app import build_app

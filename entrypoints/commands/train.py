@@ -16,6 +16,7 @@ from reidkit.entrypoints.commands.common import (
     run_folder,
     spread_by_domain,
     train_run,
+    translated_first,
 )
 
 
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     profile = profile_from(args)
     run_dir = run_folder(profile, args.work_dir)
     refuse_reuse_without_resume(profile, run_dir)
+    profile = translated_first(profile, run_dir, args.hook)
     result = train_run(profile, run_dir, args.hook)
     if result.metrics:
         print()
@@ -57,7 +59,7 @@ def _runs_over(args: argparse.Namespace) -> int:
         refuse_reuse_without_resume(profile, folder)
     scored = []
     for profile, folder in zip(profiles, folders, strict=True):
-        scored.append(train_run(profile, folder, args.hook).metrics)
+        scored.append(train_run(translated_first(profile, folder, args.hook), folder, args.hook).metrics)
     rows = [(f"{p.name} [{s}] -> {name}", m) for p, s, by_domain in zip(profiles, variants, scored, strict=True) for name, m in by_domain.items()]
     if rows:
         print()

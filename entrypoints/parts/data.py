@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
 from dependency_injector import containers, providers
 
 from reidkit.adapters.data.frames import FrameSampling
@@ -20,8 +21,10 @@ from reidkit.adapters.data.transforms import build_test_transform, build_train_t
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
 from reidkit.adapters.evaluation.rerank import KReciprocalReranker
 from reidkit.adapters.runtime.observers import progress_callback
+from reidkit.adapters.translation.render import read_manifest
 from reidkit.application.evaluate import pick_domain
 from reidkit.domain.combine import combined_all, combined_training_split
+from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ReidDataset
 from reidkit.entrypoints.parts.keys import switch
 from reidkit.entrypoints.settings import (
@@ -78,12 +81,31 @@ def training_split(
     return combined_training_split(checked)
 
 
+def translated_domains(domains: Mapping[str, ReidDataset], name: str, root: str) -> dict[str, ReidDataset]:
+    """``domains`` with ``name`` (when given) read from its rendering at ``root`` instead: a
+    translate run's translated/ folder, whose manifest must say it renders ``name``."""
+    if not name:
+        return dict(domains)
+    if name not in domains:
+        raise DatasetError(f"translated.domain names '{name}', but the data has only {sorted(domains)}")
+    manifest = read_manifest(root)
+    rendered = manifest.get("source_domain", "")
+    if rendered != name:
+        raise DatasetError(f"translated.root {root} renders the domain '{rendered}', not translated.domain '{name}'")
+    structlog.get_logger("reidkit").info(
+        "domain read as its translation", domain=name, style_of=manifest.get("style_of", ""), root=root,
+        made_by=manifest.get("made_by", ""),
+    )
+    return {**domains, name: read_market(root, domain=name)}
+
+
 class Data(containers.DeclarativeContainer):
-    """``domains`` by ``data.kind``; ``train_set`` is ``train.domain``'s training split."""
+    """``domains`` by ``data.kind`` (one of them replaced by its translation when
+    ``translated.domain`` names it); ``train_set`` is ``train.domain``'s training split."""
 
     config = providers.Configuration(strict=True)
 
-    domains = providers.Selector(
+    read_domains = providers.Selector(
         config.data.kind,
         synthetic=providers.Singleton(
             synthetic_domains,
@@ -95,6 +117,7 @@ class Data(containers.DeclarativeContainer):
         market=providers.Singleton(market_domains, roots=config.data.roots),
         datasets=providers.Singleton(dataset_domains, sets=config.data.sets),
     )
+    domains = providers.Singleton(translated_domains, read_domains, config.translated.domain, config.translated.root)
     train_set = providers.Singleton(
         training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir, config.runtime.quiet
     )
@@ -156,4 +179,4 @@ def settings_domains(data: DataSettings, *, quiet: bool = False) -> dict[str, Re
     """The domains of ``[data]`` settings alone (``reidkit data stats``)."""
     container = Data()
     container.config.from_dict({"data": make_converter().unstructure(data), "runtime": {"quiet": quiet}})
-    return container.domains()
+    return container.read_domains()

@@ -43,10 +43,26 @@ def as_sets(items: Iterable[str]) -> list[str]:
     return [arg for item in items for arg in ("--set", item)]
 
 
-def starting_models(folder: Path) -> dict[str, Path]:
+def fabricated_translation(data_dir: Path, folder: Path) -> Path:
+    """The tiny preset's source dataset copied as if a translate run had rendered it (a
+    translated/ folder with its manifest), standing in for a translation run."""
+    import json
+    import shutil
+
+    from reidkit.adapters.data.synth import ensure_synthetic
+
+    roots = ensure_synthetic("tiny", 0, data_dir)
+    shutil.copytree(roots["source"], folder, dirs_exist_ok=True)
+    manifest = {"made_by": "tests.support.tiny", "source_domain": "source", "style_of": "target", "splits": {}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def starting_models(folder: Path, data_dir: Path | None = None) -> dict[str, Path]:
     """Random ResNet-18 starting models (last stride 2, as the embedded scale builds them), standing
     in for pre-training runs: a whole model (UDA's source model, MMT's peer) and its trunk in
-    torchvision naming (USL's backbone)."""
+    torchvision naming (USL's backbone); with ``data_dir`` (the tiny preset's cache) also a
+    fabricated translation of its source (``translated``)."""
     from reidkit.adapters.models.backbone import build_reid_model
     from reidkit.adapters.runtime.checkpoint import export_model
 
@@ -55,6 +71,8 @@ def starting_models(folder: Path) -> dict[str, Path]:
     paths = {"source": folder / "source.pt", "trunk": folder / "trunk.pt"}
     export_model(paths["source"], model)
     export_model(paths["trunk"], model.trunk)
+    if data_dir is not None:
+        paths["translated"] = fabricated_translation(data_dir, folder / "translated")
     return paths
 
 
@@ -64,7 +82,9 @@ def starting_overrides(profile_name: str, models: dict[str, Path]) -> list[str]:
     from reidkit.entrypoints.settings import load_profile
 
     files = {"adapt.source_model": models["source"], "model.pretrained": models["trunk"]}
-    return [f"{start.setting}='{files.get(start.setting, models['source'])}'" for start in needed(load_profile(profile_name))]
+    profile = load_profile(profile_name)
+    translated = [f"translated.root='{models['translated']}'"] if profile.translated.domain and "translated" in models else []
+    return [*(f"{start.setting}='{files.get(start.setting, models['source'])}'" for start in needed(profile)), *translated]
 
 
 def tiny_app(name: str, data_dir: Path, models: dict[str, Path], work_dir: Path, *extra: str):  # noqa: ANN201 - an App

@@ -35,7 +35,7 @@ from tests.support.tiny import starting_overrides, tiny_overrides
     [
         (Clustering.labeler, PseudoLabelerSettings),
         (Clustering.refiners, RefineSettings),
-        (Data.domains, DataSettings),
+        (Data.read_domains, DataSettings),
         (supervised.container().optimizer, OptimizerSettings),
         (supervised.container().scheduler, SchedulerSettings),
     ],
