@@ -91,7 +91,7 @@ TRANSLATION_FOLDER = "translation"
 def translated_first(profile: Profile, run_dir: Path, hook: AppHook) -> Profile:
     """``profile`` with ``translated.root`` filled in: when it names a domain to read as its
     translation and no rendering, ``translated.profile`` runs first in ``run_dir/translation`` on
-    the same data and seed (resumed, or reused when finished, like any run). An adaptation's
+    the same data, seed and precision (resumed, or reused when finished, like any run). An adaptation's
     translation takes the style of the domain it adapts to."""
     import attrs
 
@@ -103,7 +103,9 @@ def translated_first(profile: Profile, run_dir: Path, hook: AppHook) -> Profile:
     if not wanted.domain or wanted.root:
         return profile
     plain = unstructure_profile(profile)
-    settings: dict = {"data": plain["data"], "seed": profile.seed, "train": {"domain": wanted.domain}}
+    # the same data, seed and precision as the run that reads it
+    train = {"domain": wanted.domain, "amp": profile.train.amp, "amp_dtype": profile.train.amp_dtype}
+    settings: dict = {"data": plain["data"], "seed": profile.seed, "train": train}
     if profile.train.domain != wanted.domain:
         settings["translate"] = {"target": profile.train.domain}
     translation = load_profile(wanted.profile, settings=settings)
