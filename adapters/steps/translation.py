@@ -294,8 +294,10 @@ class TranslationStep:
         if len(source) == 0 or len(target) == 0:
             raise ValueError(f"a translation batch needs source and target images, got {len(source)} and {len(target)}")
         generators, discriminators = self._forward()
-        trains_generators = self._iteration % self.generator_every == 0
+        # every generator_every-th iteration, counted from 1: the reference alternates from the
+        # first, but then the steps a log shows (every log_every-th) would never be generator steps
         self._iteration += 1
+        trains_generators = self._iteration % self.generator_every == 0
         precision = self.generator_precision
         losses: dict[str, torch.Tensor] = {}
 
