@@ -2,16 +2,18 @@
 and check that the result is exactly the uninterrupted one and that no checkpoint is ever corrupt.
 
 Per scenario (supervised, SpCL UDA, MMT UDA on the tiny preset, with their source-model
-pre-training stages), one uninterrupted reference run records a trace of timestamped events:
-checkpoint restore, pseudo-labelling (feature extraction + clustering), each training step, each
-evaluation, and every stage of a checkpoint save (serialising, staging the data file, writing the
+pre-training stages, and an SPGAN translation with its rendering), one uninterrupted reference run
+records a trace of timestamped events: checkpoint restore, pseudo-labelling (feature extraction +
+clustering), each training step, each evaluation (a translation's preview grid), the rendering
+after a translation's last epoch, and every stage of a checkpoint save (serialising, staging the data file, writing the
 checksum, renaming, publishing best.pt, `latest`, pruning). Each trial then draws (from a seeded
 RNG) its kill moments: an event of the reference trace and a delay within that event's duration,
 cycling over the event kinds so that every kind is hit. It runs the command, SIGKILLs it at the
 first moment, checks the checksum of every checkpoint file on disk, runs the same command again to
 resume, and so on until a run finishes. It then requires every metrics.json (the adaptation's and
 its pre-training stages') to equal the reference's, and the final checkpoint of every stage to be
-byte-identical to the reference's (model, optimiser, memory, sampler, schedule: the whole state).
+byte-identical to the reference's (model, optimiser, memory, sampler, schedule: the whole state),
+and every rendered image and manifest of a translation byte-identical to the reference's.
 
 Children are forked from this process after it has imported torch (no torch op runs here before a
 fork), which saves the seconds of imports per run; `--exec` starts each run as a fresh interpreter
@@ -44,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("supervised", "spcl", "mmt")
-KINDS = ("restore", "prepare", "step", "evaluate", "checkpoint")
+SCENARIOS = ("supervised", "spcl", "mmt", "translate")
+KINDS = ("restore", "prepare", "step", "evaluate", "checkpoint", "render")
 
 
 # -- scenarios --------------------------------------------------------------------------------
@@ -86,6 +88,9 @@ def scenario_argv(name: str, data_dir: Path, folder: Path) -> list[str]:
     if name == "mmt":  # two students, two mean teachers, a second source model, Adam re-created per epoch
         labels = ["pseudo_labeler.kind='kmeans'", "pseudo_labeler.num_clusters=8"]
         return ["adapt", "--profile", "mmt_uda", *tiny(data_dir, "train.epochs=2", *adapt, *labels)]
+    if name == "translate":  # SPGAN: three optimisers, two image pools, the metric from epoch 2, the rendering
+        sizes = ["input.height=64", "input.width=64", "translate.batch_size=2"]
+        return ["translate", "--profile", "spgan", *tiny(data_dir, "train.epochs=3", *sizes)]
     raise SystemExit(f"kill_resume: unknown scenario {name!r} (choose from {', '.join(SCENARIOS)})")
 
 
@@ -117,7 +122,10 @@ def trace_app(app: Any, emit: Callable[[str, str], None], work_dir: Path) -> Non
     where = {"at": "restore"}  # which epoch's save (or the restore) a file operation belongs to
     emit("restore", tag)  # building the run and restoring its checkpoint, until training starts
     profile = app.profile
-    observer = TraceObserver(emit, tag, where, prepares=profile.method != "supervised", domains=profile.eval.domains)
+    observer = TraceObserver(
+        emit, tag, where, prepares=profile.method not in ("supervised", "translate"), renders=profile.method == "translate",
+        domains=profile.eval.domains,
+    )
     app.container.training.observers.add_args(providers.Object(observer))
     app.container.training.checkpoint_files.override(providers.Object(tracing_files(emit, tag, where)))
 
@@ -125,9 +133,12 @@ def trace_app(app: Any, emit: Callable[[str, str], None], work_dir: Path) -> Non
 class TraceObserver:
     """Marks where each window starts: pseudo-labelling, each step, each evaluation, the save."""
 
-    def __init__(self, emit: Callable[[str, str], None], tag: str, where: dict, *, prepares: bool, domains: Sequence[str]) -> None:
+    def __init__(
+        self, emit: Callable[[str, str], None], tag: str, where: dict, *, prepares: bool, renders: bool = False,
+        domains: Sequence[str],
+    ) -> None:
         self._emit, self._tag, self._where = emit, tag, where
-        self._prepares, self._domains = prepares, list(domains)
+        self._prepares, self._renders, self._domains = prepares, renders, list(domains)
         self._steps = 0
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
@@ -159,7 +170,8 @@ class TraceObserver:
             self._emit("checkpoint", f"{self._tag} e{epoch + 1} serialise")
 
     def on_run_end(self, progress: Any) -> None:
-        self._emit("loop-end", self._tag)
+        # a translation renders the source after its loop (until the run exits)
+        self._emit("render" if self._renders else "loop-end", self._tag)
 
 
 def tracing_files(emit: Callable[[str, str], None], tag: str, where: dict) -> Any:
@@ -383,13 +395,19 @@ def content_digest(path: Path) -> str:
 
 
 def final_state(runner: Runner, work_dir: Path) -> dict[str, Any]:
-    """Every stage's metrics.json and the content of its newest checkpoint."""
+    """Every stage's metrics.json, the content of its newest checkpoint, and the bytes of every
+    file a translation rendered (its translated/ folder, manifest included)."""
     state: dict[str, Any] = {}
-    for metrics in sorted(work_dir.rglob("metrics.json")):
-        stage = os.path.relpath(metrics.parent, work_dir)
-        state[f"{stage}/metrics.json"] = json.loads(metrics.read_text())
-        latest = (metrics.parent / "checkpoints" / "latest").read_text().strip()
-        state[f"{stage}/checkpoints/{latest}"] = runner.call(content_digest, metrics.parent / "checkpoints" / latest)
+    for pointer in sorted(work_dir.rglob("checkpoints/latest")):
+        folder = pointer.parent.parent
+        stage = os.path.relpath(folder, work_dir)
+        if (folder / "metrics.json").is_file():
+            state[f"{stage}/metrics.json"] = json.loads((folder / "metrics.json").read_text())
+        latest = pointer.read_text().strip()
+        state[f"{stage}/checkpoints/{latest}"] = runner.call(content_digest, folder / "checkpoints" / latest)
+        for rendered in sorted((folder / "translated").rglob("*")) if (folder / "translated").is_dir() else ():
+            if rendered.is_file():
+                state[os.path.relpath(rendered, work_dir)] = hashlib.sha256(rendered.read_bytes()).hexdigest()
     return state
 
 
