@@ -157,6 +157,10 @@ class SiameseMetric:
         self.metric_weight = float(metric_weight)
         self.trains_from = int(trains_from)
         self.guides_from = int(guides_from)
+        # the replica the metric loss runs through, kept until its backward pass: a DDP wrapper
+        # dropped when metric_loss returns takes its gradient hooks with it, and the ranks' metric
+        # networks then step on their own gradients and drift apart
+        self._forward: nn.Module | None = None
 
     def modules(self) -> Sequence[nn.Module]:
         return (self.net,)
@@ -178,9 +182,10 @@ class SiameseMetric:
         if epoch < self.trains_from:
             return {}
         _set_trainable(self.net, True)
-        forward = self.replicas.wrap(self.net)
+        if self._forward is None:
+            self._forward = self.replicas.wrap(self.net)
         with self.precision.autocast():
-            loss = spgan_metric_loss(forward, real_source, real_target, fake_source, fake_target, margin=self.margin)
+            loss = spgan_metric_loss(self._forward, real_source, real_target, fake_source, fake_target, margin=self.margin)
         return {"metric": loss.float() * self.metric_weight}
 
     def apply(self, losses: Mapping[str, torch.Tensor], *, applied: bool) -> None:

@@ -297,3 +297,38 @@ def runs(rank: int, world: int, jobs: Sequence[tuple[str, Sequence[str], Path]],
         os.environ["MASTER_PORT"] = str(port)
         results.append(run_recording(profile, overrides, work_dir))
     torch.save(results, out / f"runs_rank{rank}.pt")
+
+
+# --- a whole translation run (CycleGAN, SPGAN): rank 0 renders, every rank trains ---------------
+
+
+class CountingTranslator:
+    """Passes each split on to the run's translator, counting the calls (one per split on the rank
+    that renders, none on the others)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.calls = inner, 0
+
+    def translate(self, records: Sequence[ImageRecord], out_dir: str) -> tuple[ImageRecord, ...]:
+        self.calls += 1
+        return self.inner.translate(records, out_dir)  # type: ignore[attr-defined]
+
+
+def translation_run(rank: int, world: int, profile: str, overrides: Sequence[str], work_dir: Path, out: Path) -> None:
+    """Runs a translate profile's use-case on this rank; saves its progress, how often it rendered
+    and the final weights of every network."""
+    from dependency_injector import providers
+
+    from reidkit.entrypoints.app import build_app
+    from reidkit.entrypoints.settings import load_profile
+
+    app = build_app(load_profile(profile, list(overrides)), work_dir=str(work_dir))
+    with app:
+        translator = CountingTranslator(app.container.translator())
+        app.container.translator.override(providers.Object(translator))
+        progress = app.run()
+        step = app.container.step()
+        networks = {"generators": step.generators, "discriminators": step.discriminators}
+        networks.update({"metric_net": module for module in step.metric.modules()})
+        saved = {name: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()} for name, net in networks.items()}
+    torch.save({"epochs_done": progress.epochs_done, "translate_calls": translator.calls, **saved}, out / f"translate_rank{rank}.pt")
