@@ -1,0 +1,88 @@
+"""How much of the domain gap a translation closed: a small classifier (DomainClassifier) learns to
+tell real source images from real target images on the two training splits, and then scores held-
+out images: the source's test images (query + gallery) as they are, and the same images as the
+translator rendered them. The share of each that it calls "target" is the figure: near 0 for the
+untranslated source (the judge separates the domains), higher the more the translation looks like
+the target; the judge's own balanced accuracy on held-out real images says whether it is worth
+listening to.
+
+    .venv/bin/python tools/translation_quality.py --run runs/translate/seed0/spgan_supervised/translation
+    .venv/bin/python tools/translation_quality.py --run RUN --seed 0 --epochs 5 --threads 1
+
+The figures go to stdout and to RUN/translation_quality.json (what the results tables read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from reidkit.adapters.data.images import load_image
+from reidkit.adapters.data.market import read_market
+from reidkit.adapters.data.transforms import build_gan_transform
+from reidkit.adapters.translation.domain_classifier import classifier_accuracy, target_share, train_domain_classifier
+from reidkit.adapters.translation.render import read_manifest
+from reidkit.application.evaluate import pick_domain
+from reidkit.entrypoints.parts.data import profile_data
+from reidkit.entrypoints.settings import load_profile
+
+OUTPUT = "translation_quality.json"
+
+
+def images(records, height: int, width: int) -> torch.Tensor:  # noqa: ANN001 - ImageRecords
+    transform = build_gan_transform(height, width, flip_p=0.0)
+    return torch.stack([transform(load_image(r.path)) for r in records])
+
+
+def measure(run: Path, *, seed: int, epochs: int) -> dict[str, float]:
+    profile = load_profile(str(run / "profile.toml"))
+    if profile.method != "translate":
+        raise SystemExit(f"translation_quality: {run} is a {profile.method} run, not a translation run")
+    manifest = read_manifest(run / "translated")
+    source_name, target_name = manifest["source_domain"], manifest["style_of"]
+    domains = profile_data(profile).read_domains()
+    source, target = pick_domain(domains, source_name), pick_domain(domains, target_name)
+    rendered = read_market(run / "translated", domain=source_name)
+    size = profile.input.height, profile.input.width
+    judge = train_domain_classifier(
+        images(source.train, *size), images(target.train, *size), seed=seed, epochs=epochs
+    )
+    source_test = images([*source.query, *source.gallery], *size)
+    target_test = images([*target.query, *target.gallery], *size)
+    translated_test = images([*rendered.query, *rendered.gallery], *size)
+    return {
+        "judge_accuracy": classifier_accuracy(judge, source_test, target_test),
+        "source_as_target": target_share(judge, source_test),
+        "translated_as_target": target_share(judge, translated_test),
+        "target_as_target": target_share(judge, target_test),
+        "test_images": float(len(source_test)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, required=True, help="a translate run folder (holds translated/)")
+    parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
+    parser.add_argument("--epochs", type=int, default=5, help="the judge's training epochs")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    figures = measure(args.run, seed=args.seed, epochs=args.epochs)
+    (args.run / OUTPUT).write_text(json.dumps(figures, indent=1))
+    print(
+        f"{args.run}: judge accuracy {figures['judge_accuracy']:.3f}; called target: untranslated source "
+        f"{figures['source_as_target']:.3f}, translated source {figures['translated_as_target']:.3f}, real target "
+        f"{figures['target_as_target']:.3f} ({int(figures['test_images'])} test images, {time.perf_counter() - started:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
