@@ -60,7 +60,10 @@ def command_for(name: str, models: dict[str, Path]) -> list[str]:
     from reidkit.entrypoints.settings import load_profile
 
     profile = load_profile(name)
-    if profile.method == "supervised":
+    if profile.method == "translate":
+        # SPGAN's metric network needs both sides >= 64; the rendering is fingerprinted too
+        subcommand, extra = "translate", ["input.height=64", "input.width=64", "translate.batch_size=2"]
+    elif profile.method == "supervised":
         subcommand, *extra = SUPERVISED
     else:
         # Random starting models cluster the 64 tiny target images into a handful of groups: two
@@ -128,8 +131,10 @@ def run_profile(name: str, argv: Sequence[str], work: Path, data_dir: Path) -> d
 
 
 def fingerprint(run_dir: Path) -> dict[str, Any]:
-    """What a run measured: evaluations, pseudo-label statistics and the logged losses."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    """What a run measured: evaluations, pseudo-label statistics and the logged losses; a
+    translation (which evaluates nothing) also the digest of every image it rendered."""
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     steps = []
     for line in (run_dir / "log.jsonl").read_text().splitlines():
         event = json.loads(line)
@@ -139,7 +144,19 @@ def fingerprint(run_dir: Path) -> dict[str, Any]:
         "evaluations": metrics.get("evaluations", []),
         "pseudo_labels": metrics.get("pseudo_labels", []),
         "steps": steps,
+        **({"rendered": rendered_digest(run_dir / "translated")} if (run_dir / "translated").is_dir() else {}),
     }
+
+
+def rendered_digest(folder: Path) -> str:
+    """SHA-256 over the names and bytes of every image a translation rendered (not the manifest,
+    which names the originals by absolute path)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def differences(before: Any, after: Any, path: str = "") -> list[str]:
