@@ -260,6 +260,15 @@ class LossSettings:
     soft_margin: bool = False
     # what the triplet loss sees: "features" (pooled, before the BNNeck) or "embeddings" (after it)
     triplet_on: Literal["features", "embeddings"] = "features"
+    # hard: batch-hard hinge triplet (BoT; soft_margin for softplus); softmax: OpenUnReID's softmax
+    # triplet, triplet_margin its soft target weight (0.3 in its configs: not a distance margin)
+    triplet_kind: Literal["hard", "softmax"] = "hard"
+
+    def __attrs_post_init__(self) -> None:
+        if self.triplet_kind == "softmax" and self.triplet_margin >= 1.0:
+            raise ValueError(
+                f"triplet_margin is the softmax triplet's soft target weight and must be below 1, got {self.triplet_margin}"
+            )
 
 
 @frozen(kw_only=True)

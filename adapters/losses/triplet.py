@@ -81,3 +81,40 @@ class TripletLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"margin={'soft' if self.margin is None else self.margin}, normalize={self.normalize}"
+
+
+def softmax_triplet(features: torch.Tensor, labels: torch.Tensor, *, weight: float = 0.0) -> TripletOutput:
+    """OpenUnReID's softmax triplet (MMT's, and the MVB fork's baseline loss): the log-softmax of
+    each valid anchor's hardest pair (d_ap, d_an), Euclidean, pushed towards the soft target
+    (``weight``, 1 - ``weight``): ``-weight * log p_ap - (1 - weight) * log p_an``. OpenUnReID calls
+    ``weight`` the margin, but it is no distance margin: at 0 the loss is softplus(d_ap - d_an), and
+    at 0.3 it is smallest where d_an - d_ap = ln(7/3), so a larger "margin" pushes less."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"softmax triplet weight must be in [0, 1), got {weight}")
+    features = features.float()
+    d_ap, d_an, valid = hardest_pairs(euclidean_distances(features), labels)
+    if not bool(valid.any()):
+        zero = features.sum() * 0.0
+        return TripletOutput(zero, zero.detach())
+    log_p = F.log_softmax(torch.stack([d_ap[valid], d_an[valid]], dim=1), dim=1)
+    loss = (-weight * log_p[:, 0] - (1.0 - weight) * log_p[:, 1]).mean()
+    return TripletOutput(loss, (d_an[valid] > d_ap[valid]).float().mean().detach())
+
+
+class SoftmaxTripletLoss(nn.Module):
+    """``softmax_triplet`` as a module; ``weight`` is OpenUnReID's "margin" (0.3 in its configs)."""
+
+    def __init__(self, weight: float = 0.3) -> None:
+        super().__init__()
+        if not 0.0 <= weight < 1.0:
+            raise ValueError(f"softmax triplet weight must be in [0, 1), got {weight}")
+        self.weight = float(weight)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.with_precision(features, labels).loss
+
+    def with_precision(self, features: torch.Tensor, labels: torch.Tensor) -> TripletOutput:
+        return softmax_triplet(features, labels, weight=self.weight)
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}"

@@ -13,7 +13,7 @@ import torch
 from attrs import field, frozen
 
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
-from reidkit.adapters.losses.triplet import TripletLoss
+from reidkit.adapters.losses.triplet import SoftmaxTripletLoss, TripletLoss
 
 # What a model returns in train mode (ReidNet's output): logits of the classifier (None without
 # one), the pooled features before the BNNeck, and the post-neck embeddings.
@@ -59,10 +59,13 @@ def id_and_triplet_losses(
     triplet_margin: float | None,
     soft_margin: bool,
     triplet_on: str,
+    triplet_kind: str = "hard",
 ) -> tuple[WeightedLoss, ...]:
     """BoT's losses: label-smoothed cross-entropy on the logits (``"ce"``), then the batch-hard
-    triplet on ``triplet_on`` (``"triplet"``). A zero-weighted loss is left out, not computed at
-    all: UDA_TP trains with the triplet alone and has no classifier."""
+    triplet on ``triplet_on`` (``"triplet"``): ``triplet_kind`` "hard" is the hinge (or soft
+    margin) triplet, "softmax" OpenUnReID's softmax triplet with ``triplet_margin`` as its soft
+    target weight. A zero-weighted loss is left out, not computed at all: UDA_TP trains with the
+    triplet alone and has no classifier."""
     if triplet_on not in TRIPLET_INPUTS:
         raise ValueError(f"triplet_on must be one of {TRIPLET_INPUTS}, got {triplet_on!r}")
     for name, weight in (("ce_weight", ce_weight), ("triplet_weight", triplet_weight)):
@@ -71,8 +74,14 @@ def id_and_triplet_losses(
     losses = []
     if ce_weight > 0:
         losses.append(WeightedLoss("ce", CrossEntropyLoss(epsilon=label_smoothing), ce_weight, reads="logits"))
+    if triplet_kind not in ("hard", "softmax"):
+        raise ValueError(f"triplet_kind must be 'hard' or 'softmax', got {triplet_kind!r}")
     if triplet_weight > 0:
-        triplet = TripletLoss(margin=triplet_margin, soft_margin=soft_margin)
+        triplet = (
+            SoftmaxTripletLoss(triplet_margin or 0.0)
+            if triplet_kind == "softmax"
+            else TripletLoss(margin=triplet_margin, soft_margin=soft_margin)
+        )
         losses.append(WeightedLoss("triplet", triplet, triplet_weight, reads=triplet_on))
     if not losses:
         raise ValueError("ce_weight and triplet_weight are both 0: a supervised step needs at least one loss")

@@ -189,6 +189,7 @@ def supervised_losses(config: providers.Configuration) -> providers.Callable:
         triplet_margin=loss.triplet_margin,
         soft_margin=loss.soft_margin,
         triplet_on=loss.triplet_on,
+        triplet_kind=loss.triplet_kind,
     )
 
 

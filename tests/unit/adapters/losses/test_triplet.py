@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reidkit.adapters.losses.triplet import TripletLoss, batch_hard_triplet, euclidean_distances
+from reidkit.adapters.losses.triplet import SoftmaxTripletLoss, TripletLoss, batch_hard_triplet, euclidean_distances, softmax_triplet
 
 # Points on a line: labels 0 at 0 and 1, labels 1 at 3 and 5.
 FEATURES = torch.tensor([[0.0], [1.0], [3.0], [5.0]])
@@ -29,6 +29,34 @@ def test_hand_computed_soft_margin():
     expected = sum(math.log1p(math.exp(g)) for g in GAPS) / 4
     assert float(TripletLoss(soft_margin=True)(FEATURES, LABELS)) == pytest.approx(expected)
     assert float(TripletLoss(margin=None)(FEATURES, LABELS)) == pytest.approx(expected)
+
+
+# The hardest (d_ap, d_an) per anchor of FEATURES: (1, 3), (1, 2), (2, 2), (2, 4).
+PAIRS = [(1.0, 3.0), (1.0, 2.0), (2.0, 2.0), (2.0, 4.0)]
+
+
+def test_hand_computed_softmax_triplet():
+    def by_hand(weight: float) -> float:
+        total = 0.0
+        for d_ap, d_an in PAIRS:
+            norm = math.log(math.exp(d_ap) + math.exp(d_an))
+            total += -weight * (d_ap - norm) - (1 - weight) * (d_an - norm)
+        return total / len(PAIRS)
+
+    assert float(softmax_triplet(FEATURES, LABELS, weight=0.3).loss) == pytest.approx(by_hand(0.3))
+    assert float(SoftmaxTripletLoss(0.3)(FEATURES, LABELS)) == pytest.approx(by_hand(0.3))
+    # weight 0 is the soft margin: softplus(d_ap - d_an)
+    assert float(SoftmaxTripletLoss(0.0)(FEATURES, LABELS)) == pytest.approx(float(TripletLoss(soft_margin=True)(FEATURES, LABELS)))
+
+
+def test_the_softmax_triplet_without_valid_anchors_is_a_zero_in_the_graph_and_its_weight_is_checked():
+    features = torch.tensor([[0.0], [1.0]], requires_grad=True)
+    out = softmax_triplet(features, torch.tensor([0, 1]), weight=0.3)  # no anchor has a positive
+    assert float(out.loss) == 0.0
+    out.loss.backward()
+    assert features.grad is not None and float(features.grad.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\)"):
+        SoftmaxTripletLoss(1.0)
 
 
 def test_euclidean_distances_in_two_dimensions():
