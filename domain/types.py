@@ -6,7 +6,7 @@ element-wise ``==`` would make attrs' generated equality return an array.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import SupportsFloat
 
 import numpy as np
@@ -22,16 +22,41 @@ def _readonly(dtype: type) -> object:
     return convert
 
 
+def _attributes(value: Mapping[str, object] | Iterable[tuple[str, object]]) -> tuple[tuple[str, str], ...]:
+    """Sorted (name, value) string pairs from a mapping or pairs; a name given twice is refused."""
+    pairs = value.items() if isinstance(value, Mapping) else value
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or len(pair) != 2:
+            raise ValueError(f"attributes must be (name, value) pairs or a mapping, got {pair!r}")
+        name, text = str(pair[0]), str(pair[1])
+        if name in out:
+            raise ValueError(f"attribute {name!r} is given twice")
+        out[name] = text
+    return tuple(sorted(out.items()))
+
+
 @frozen
 class ImageRecord:
     """One image of a re-ID dataset. ``pid`` -1 is never stored (junk is dropped on reading).
-    ``dataset`` numbers the datasets of a multi-dataset training split (0 otherwise)."""
+    ``dataset`` numbers the datasets of a multi-dataset training split (0 otherwise).
+    ``attributes``: what a dataset says about the image besides identity and camera (MVB's
+    ``material``, ``side``, ``view``), sorted (name, value) string pairs so records stay hashable;
+    built from a mapping or pairs, read with ``attribute(name)``."""
 
     path: str
     pid: int
     camid: int
     domain: str = ""
     dataset: int = 0
+    attributes: tuple[tuple[str, str], ...] = field(default=(), converter=_attributes)
+
+    def attribute(self, name: str, default: str = "") -> str:
+        """The value of attribute ``name``, or ``default`` when the record has none."""
+        for key, value in self.attributes:
+            if key == name:
+                return value
+        return default
 
 
 def _frames(value: Sequence[str]) -> tuple[str, ...]:

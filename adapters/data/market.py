@@ -163,7 +163,7 @@ def relabel_train(records: tuple[Record, ...]) -> tuple[Record, ...]:
     # Classifier heads need contiguous labels; sorted original order keeps the mapping stable.
     mapping = {pid: label for label, pid in enumerate(sorted({r.pid for r in records}))}
     return tuple(
-        ImageRecord(path=r.path, pid=mapping[r.pid], camid=r.camid, domain=r.domain)
+        ImageRecord(path=r.path, pid=mapping[r.pid], camid=r.camid, domain=r.domain, attributes=r.attributes)
         if isinstance(r, ImageRecord)
         else attrs.evolve(r, pid=mapping[r.pid])  # a Tracklet keeps its frames
         for r in records
