@@ -14,8 +14,8 @@ from pathlib import Path
 
 # The image readers of adapters/data/readers (video readers live beside them, tested apart).
 IMAGE_READERS = ("cuhk01", "cuhk03", "cuhksysu", "dukemtmc", "folders", "grid", "manifest", "market", "msmt17",
-                 "personx", "prid", "sensereid", "university1652", "unlabelled", "vehicleid", "vehiclex", "veri",
-                 "viper")
+                 "mvb", "personx", "prid", "sensereid", "university1652", "unlabelled", "vehicleid", "vehiclex",
+                 "veri", "viper")
 
 # Per dataset: split -> (ids, images, cameras); what a correct reader reports (summary keys).
 OFFICIAL: dict[str, dict[str, int]] = {
@@ -391,4 +391,68 @@ def official_cuhk03_classic(root: Path, boxes: str = "detected") -> Path:
     write_names(root / f"images_{boxes}", names)
     sets = [[list(p) for p in random.Random(k).sample(persons, 100)] for k in range(20)]
     (root / "cuhk03_classic_testsets.json").write_text(json.dumps(sets))
+    return root
+
+
+# MVB as read with split "test": the release's val part is the test split (probe = query).
+MVB_OFFICIAL = dict(train_ids=4019, train_images=20176, query_ids=500, query_images=1052,
+                    gallery_ids=500, gallery_images=1432, cameras=7)
+MVB_MATERIALS = ("paperboard", "hard", "soft", "others")
+# (first id, ids, gallery images, probe images) of the release's train and val parts
+MVB_PARTS = {"train": (0, 4019, 11596, 8580), "val": (4019, 500, 1432, 1052)}
+
+
+def mvb_name(pid: int, side: str, view: int) -> str:
+    return f"{pid:04d}_{side}_{view}.jpg"
+
+
+def mvb_metadata(path: Path, entries: Sequence[object]) -> Path:
+    """A metadata file of the release: ``{"image": entries}``."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"image": list(entries)}))
+    return path
+
+
+def mvb_entry(name: str, material: str = "hard", **fields: object) -> dict[str, object]:
+    """The release's entry of image ``name`` ('<id>_<g|p>_<view>.jpg'); ``fields`` override."""
+    pid, side, _ = name.split("_", 2)
+    return {"id": pid, "image_name": name, "material": material, "datatype": side, "dimsize": [640, 480],
+            **fields}
+
+
+def _mvb_views(first: int, ids: int, images: int, most: int) -> list[tuple[int, int]]:
+    """(id, view) of ``images`` images of one side: 2 views per id, then up to ``most`` for the
+    first ids until the count is reached."""
+    extra = images - 2 * ids
+    out = []
+    for j in range(ids):
+        more = min(most - 2, extra)
+        extra -= more
+        out += [(first + j, view) for view in range(1, 3 + more)]
+    assert len(out) == images
+    return out
+
+
+def official_mvb(root: Path, layout: str = "official") -> Path:
+    """MVB at the official size: the release (``official``: MVB_train/ and MVB_val/ with their
+    metadata) or its Market-style conversion (``market``: bounding_box_train/, query/,
+    bounding_box_test/). Gallery views 1..3, probe views 1..4 (7 training cameras)."""
+    parts = {}
+    for part, (first, ids, gallery, probe) in MVB_PARTS.items():
+        parts[part] = {"g": [mvb_name(p, "g", v) for p, v in _mvb_views(first, ids, gallery, 3)],
+                       "p": [mvb_name(p, "p", v) for p, v in _mvb_views(first, ids, probe, 4)]}
+    train = parts["train"]["g"] + parts["train"]["p"]
+    if layout == "market":
+        return named_splits(root, {"bounding_box_train": train, "query": parts["val"]["p"],
+                                   "bounding_box_test": parts["val"]["g"]})
+    write_names(root / "MVB_train" / "Image", train)
+    mvb_metadata(root / "MVB_train" / "Info" / "train.json",
+                 [mvb_entry(n, MVB_MATERIALS[i % 4], image_id=i) for i, n in enumerate(train)])
+    for side, folder in (("g", "gallery"), ("p", "probe")):
+        names = parts["val"][side]
+        write_names(root / "MVB_val" / "Image" / folder, names)
+        mvb_metadata(root / "MVB_val" / "Info" / f"val_{folder}.json",
+                     [mvb_entry(n, MVB_MATERIALS[i % 4]) for i, n in enumerate(names)])
     return root
