@@ -91,7 +91,7 @@ log = structlog.get_logger(__name__)
 
 @frozen(kw_only=True)
 class MvbOptions:
-    # "test": the release's val part is query/gallery; "val": identities drawn from train are
+    # "test": the release's val part is the query (probe) and gallery; "val": drawn training identities are
     split: Literal["test", "val"] = field(default="test", validator=validators.in_(("test", "val")))
     val_identities: int = field(default=500, validator=[validators.instance_of(int), validators.ge(1)])
     seed: int = field(default=0, validator=[validators.instance_of(int), validators.ge(0)])
