@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reidkit.entrypoints.commands import data_analyze
 from reidkit.entrypoints.commands.common import add_overrides
 
 
@@ -23,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--data", "--domain", dest="domains", action="append", help="only this domain; repeatable")
     stats.add_argument("--json", type=Path, help="also write the table here")
     stats.set_defaults(handler=run_stats)
+    data_analyze.register(actions)  # `data analyze`: charts and a report of a dataset folder
 
 
 def run_synth(args: argparse.Namespace) -> int:
