@@ -134,7 +134,8 @@ class BaggageAppearance:
         palette = PALETTES[self.material]
         return (
             self.material, self.shape, _nearest(self.color, palette), self.pattern, len(self.stickers) > 0,
-            self.tag is not None, self.strap is not None, self.wheels,
+            self.tag is not None, self.strap is not None, self.wheels, self.marks, self.count if self.material == "paperboard" else 0,
+            self.tape if self.material == "paperboard" else None,
         )  # fmt: skip
 
 
@@ -190,7 +191,7 @@ def sample_baggage(rng: np.random.Generator) -> BaggageAppearance:
         wheels = 0
     return BaggageAppearance(
         material=material, shape=shape, width=float(w), height=float(h), depth=float(d), corner=float(corner),
-        color=_shade(base, rng, 10.0), trim=_shade(trim, rng, 8.0), pattern=pattern, count=count, marks=marks,
+        color=_shade(base, rng, 4.0 if material == "paperboard" else 10.0), trim=_shade(trim, rng, 8.0), pattern=pattern, count=count, marks=marks,
         tape=tape, stickers=stickers, tag=tag, strap=strap, wheels=wheels,
         handle=((20, 20, 22), (70, 72, 76), trim)[int(rng.integers(3))], texture_seed=int(rng.integers(2**31)),
     )  # fmt: skip
@@ -602,18 +603,18 @@ _FLOORS = ("tiles", "terrazzo", "steel", "wood", "carpet", "rollers")
 
 
 def _conveyor(size: int, rng: np.random.Generator, view: int) -> Image.Image:
-    """The handling system's belt: one plain surface with its slats and side rails, evenly lit."""
+    """The handling system's belt: one plain dark surface, its faint slat joints and edge strips
+    barely darker, evenly lit."""
     tint = (0.0, 4.0, -3.0)[view - 1]
     belt = tuple(int(c + tint) for c in _BELT)
     image = Image.new("RGB", (size, size), belt)
     draw = ImageDraw.Draw(image)
     step = size * 0.11
     for y in np.arange(rng.uniform(0, step), size, step):
-        draw.line((0, y, size, y), fill=_lighter(belt, 0.1), width=max(1, size // 128))
-    rail = round(size * 0.05)
-    for x0 in (0, size - rail):
-        draw.rectangle((x0, 0, x0 + rail, size), fill=(150, 153, 157))
-        draw.line((x0 + rail // 2, 0, x0 + rail // 2, size), fill=(196, 198, 202), width=max(1, size // 128))
+        draw.line((0, y, size, y), fill=_lighter(belt, 0.05), width=max(1, size // 128))
+    edge = round(size * 0.04)
+    for x0 in (0, size - edge):
+        draw.rectangle((x0, 0, x0 + edge, size), fill=_darker(belt, 0.82))
     return image
 
 
