@@ -82,6 +82,23 @@ SCALES: Mapping[str, EmbeddedScale] = {
         adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=2, uda_epochs=2, usl_epochs=2,
         video_seq_len=4,
     ),  # fmt: skip
+    # bags (MVB layout, one domain "mvb"): square 96x96 inputs as MVB's square 256x256, the PK batch
+    # of its baseline (K = 5, about the images a bag has) at 12 bags; 300 training bags of ~5 images
+    # make an epoch ~25 iterations, so 20 epochs
+    "baggage": EmbeddedScale(
+        height=96, width=96, pad=8,
+        supervised_epochs=20, supervised_ids_per_batch=12, supervised_instances_per_id=5,
+        adapt_ids_per_batch=12, adapt_instances_per_id=5,
+    ),  # fmt: skip
+    # the baggage test preset: 64x64, tiny batches and epochs
+    "tiny_baggage": EmbeddedScale(
+        height=64, width=64,
+        supervised_epochs=2, supervised_iters_per_epoch=2, supervised_ids_per_batch=4, supervised_instances_per_id=5,
+        adapt_iters_per_epoch=2, adapt_ids_per_batch=4, adapt_instances_per_id=5, uda_epochs=2, usl_epochs=2,
+        kmeans={"num_clusters": 16}, glc={"min_cluster_size": 2},
+        translate_epochs=2, translate_iters_per_epoch=2, translate_batch_size=2, translate_generator_blocks=1,
+        translate_width=8,
+    ),  # fmt: skip
 }
 
 

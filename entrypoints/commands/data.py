@@ -13,8 +13,8 @@ from reidkit.entrypoints.commands.common import add_overrides
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="data set tools")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    synth = actions.add_parser("synth", help="generate the embedded two-domain synthetic data (cached by preset, seed)")
-    synth.add_argument("--preset", choices=["tiny", "demo", "tiny_video"], default="demo")
+    synth = actions.add_parser("synth", help="generate the embedded synthetic data (cached by preset, seed)")
+    synth.add_argument("--preset", choices=["tiny", "demo", "tiny_video", "tiny_baggage", "baggage"], default="demo")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", type=Path, help="cache folder (default: $REIDKIT_DATA_DIR or ~/.cache/reidkit/synthetic)")
     synth.set_defaults(handler=run_synth)
@@ -35,6 +35,8 @@ def run_synth(args: argparse.Namespace) -> int:
         root = Path(out) / f"{args.preset}-seed{args.seed}" / name
         counts = ", ".join(f"{k}={v}" for k, v in data.summary().items())
         print(f"{name}: {root}\n  {counts}" + (" (images = tracklets)" if data.is_video else ""))
+        if (root / "boxes.json").is_file():  # the baggage presets: each image's box and mask beside it
+            print(f"  boxes: {root / 'boxes.json'}  masks: {root / 'masks'}/<split>/<name>.png")
     return 0
 
 

@@ -16,6 +16,7 @@ from reidkit.adapters.data.market import read_market
 from reidkit.adapters.data.readers import dataset_reader
 from reidkit.adapters.data.scan import screen_training_images
 from reidkit.adapters.data.synth import ensure_synthetic
+from reidkit.adapters.data.synth_baggage import BAGGAGE_PRESETS, ensure_synthetic_baggage
 from reidkit.adapters.data.synth_video import VIDEO_PRESETS, ensure_synthetic_video
 from reidkit.adapters.data.transforms import build_test_transform, build_train_transform
 from reidkit.adapters.evaluation.evaluator import RankingEvaluator
@@ -49,6 +50,9 @@ def synthetic_domains(preset: str, seed: int, cache_dir: str, quiet: bool = Fals
         video = dataset_reader("dukemtmc_video")
         roots = ensure_synthetic_video(preset, seed, cache, progress=progress)
         return {name: video.read(root, domain=name) for name, root in roots.items()}
+    if preset in BAGGAGE_PRESETS:  # bags, in the MVB layout: one domain, gallery and probe sides
+        root = ensure_synthetic_baggage(preset, seed, cache, progress=progress)
+        return {"mvb": dataset_reader("mvb").read(root, domain="mvb")}
     roots = ensure_synthetic(preset, seed, cache, progress=progress)
     return {name: read_market(root, domain=name) for name, root in roots.items()}
 
