@@ -49,6 +49,7 @@ CHARTS = {
 }
 NO_MATERIAL = "(none)"
 _COLOURS = {"train": "#4c72b0", "query": "#dd8452", "gallery": "#55a868", "test": "#c44e52"}
+_MARKERS = {"train": "o", "query": "s", "gallery": "^"}  # splits of the same sizes still tell apart
 _ANNOTATED_CELLS = 16  # a balance grid up to this many counts a side prints its numbers in the cells
 _DPI = 100
 
@@ -130,10 +131,7 @@ def analyze(dataset: ReidDataset, out_dir: Path, *, title: str, sample: int = 20
         materials=tuple(sorted(Counter(_material(r) for rs in splits.values() for r in rs).items()))
         if facts.has_material
         else (),
-        views=tuple(sorted(Counter((facts.side_of(s, r), _attribute(r, "view")) for s, rs in splits.items() for r in rs
-                                   if _attribute(r, "view")).items()))
-        if facts.has_view
-        else (),
+        views=_view_totals(facts),
         sizes_measured=sum(len(v) for v in sizes.measured.values()),
         sizes_unreadable=sum(sizes.unreadable.values()),
         skipped=tuple(skipped),
@@ -245,6 +243,8 @@ def _per_identity_section(splits: Mapping[str, Sequence[Any]], unit: str, draw: 
     per_split = {s: sorted(Counter(r.pid for r in rs).values()) for s, rs in splits.items()}
 
     def chart(figure: Figure) -> None:
+        from matplotlib.ticker import MaxNLocator
+
         axes = figure.subplots(1, len(per_split), squeeze=False)[0]
         for ax, (split, values) in zip(axes, per_split.items()):
             ax.set_title(split)
@@ -252,8 +252,10 @@ def _per_identity_section(splits: Mapping[str, Sequence[Any]], unit: str, draw: 
             if not values:
                 _nothing(ax)
                 continue
-            ax.hist(values, bins=_integer_bins(values), color=_COLOURS[split])
+            ax.hist(values, bins=_integer_bins(values), color=_COLOURS[split], edgecolor="white")
             ax.set_ylabel("identities")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
     link = draw("images_per_identity", chart, size=(11, 3.5))
     rows = [[s, f"{len(v):,}", *_spread(v)] for s, v in per_split.items()]
@@ -272,7 +274,7 @@ def _balance_section(facts: _Facts, unit: str, draw: _Drawing) -> str:
         if facts.has_side
         else "the split: query images are probes, gallery images the gallery (test only)"
     )
-    head = [f"## Probe/gallery balance per identity", "", f"Probe and gallery are taken from {where}.", ""]
+    head = ["## Probe/gallery balance per identity", "", f"Probe and gallery are taken from {where}.", ""]
     parts = facts.parts_with_sides()
     if not parts:
         return "\n".join([*head, "No record has a side: nothing to balance."])
@@ -281,7 +283,7 @@ def _balance_section(facts: _Facts, unit: str, draw: _Drawing) -> str:
     def chart(figure: Figure) -> None:
         axes = figure.subplots(1, len(balances), squeeze=False)[0]
         for ax, (part, balance) in zip(axes, balances.items()):
-            _balance_grid(figure, ax, balance)
+            _balance_grid(figure, ax, balance, unit)
             ax.set_title(f"{part}: identities by probe and gallery {unit}")
 
     link = draw("balance", chart, size=(6 * len(balances), 4.5))
@@ -388,6 +390,17 @@ def _views_section(facts: _Facts, unit: str, draw: _Drawing) -> str:
     return "\n".join(["## Views by capture side", "", _table(["side", "view", *parts], rows), "", link])
 
 
+def _view_totals(facts: _Facts) -> tuple[tuple[str, str, int], ...]:
+    """(side, view, images) over all splits, by side then view; () without views."""
+    counts = Counter(
+        (facts.side_of(split, r), _attribute(r, "view"))
+        for split, records in facts.splits.items()
+        for r in records
+        if _attribute(r, "view")
+    )
+    return tuple((side, view, n) for (side, view), n in sorted(counts.items(), key=lambda i: (i[0][0], _view_order(i[0][1]))))
+
+
 def _view_order(view: str) -> tuple[int, int, str]:
     return (0, int(view), "") if view.isdigit() else (1, 0, view)
 
@@ -433,8 +446,8 @@ def _sizes_section(sizes: _Sizes, sample: int, seed: int, video: bool, draw: _Dr
                 spread = Counter(points)
                 xs, ys = zip(*spread)
                 weights = [12 + 60 * (n / max(spread.values())) for n in spread.values()]
-                ax.scatter(xs, ys, s=weights, alpha=0.5, color=_COLOURS[split], label=f"{split} ({len(points):,})",
-                           edgecolors="none")
+                ax.scatter(xs, ys, s=weights, alpha=0.5, color=_COLOURS[split], marker=_MARKERS[split],
+                           label=f"{split} ({len(points):,})", edgecolors="none")
         if any_point:
             ax.legend(title="split (images measured)")
         else:
@@ -573,9 +586,10 @@ def _grouped_bars(ax: Any, categories: Sequence[str], series: Mapping[str, Seque
     ax.legend()
 
 
-def _balance_grid(figure: Figure, ax: Any, balance: Mapping[int, tuple[int, int]]) -> None:
+def _balance_grid(figure: Figure, ax: Any, balance: Mapping[int, tuple[int, int]], unit: str) -> None:
     """A grid of identities by (gallery count, probe count)."""
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     pairs = list(balance.values())
     top_p, top_g = max(p for p, _ in pairs), max(g for _, g in pairs)
@@ -584,12 +598,16 @@ def _balance_grid(figure: Figure, ax: Any, balance: Mapping[int, tuple[int, int]
         grid[p, g] += 1
     shown = np.ma.masked_equal(grid, 0)
     image = ax.imshow(shown, origin="lower", cmap="viridis", aspect="auto", interpolation="nearest")
-    figure.colorbar(image, ax=ax, label="identities")
-    ax.set_xlabel("gallery images")
-    ax.set_ylabel("probe images")
+    figure.colorbar(image, ax=ax, label="identities", ticks=MaxNLocator(integer=True))
+    ax.set_xlabel(f"gallery {unit}")
+    ax.set_ylabel(f"probe {unit}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if top_p < _ANNOTATED_CELLS and top_g < _ANNOTATED_CELLS:
+        bright = grid.max() / 2  # viridis is light at the top: dark numbers there
         for p, g in zip(*np.nonzero(grid)):
-            ax.text(g, p, str(grid[p, g]), ha="center", va="center", fontsize=8, color="white")
+            colour = "black" if grid[p, g] > bright else "white"
+            ax.text(g, p, str(grid[p, g]), ha="center", va="center", fontsize=8, color=colour)
 
 
 def _nothing(ax: Any) -> None:

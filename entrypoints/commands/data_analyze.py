@@ -53,7 +53,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     from reidkit.adapters.data.analysis import analyze
 
-    report = analyze(dataset, out, title=f"{root.resolve().name or root}: {args.layout} layout", sample=args.sample)
+    title = f"Analysis of {root.resolve().name or root} ({args.layout} layout)"
+    report = analyze(dataset, out, title=title, sample=args.sample)
     print(f"{report.title}\n")
     print(report.summary)
     print(f"\nreport: {report.report}")
