@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from reidkit.entrypoints.cli import main
@@ -97,3 +98,17 @@ def test_a_root_of_another_layout_is_the_readers_line(tmp_path: Path, capsys) ->
     assert main(["data", "analyze", "--root", str(root), "--layout", "veri", "--out", str(tmp_path / "r")]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"reidkit: {root} does not have the VeRi-776 layout")
+
+
+@pytest.mark.slow
+def test_the_embedded_baggage_data_gets_every_chart(tmp_path: Path, capsys) -> None:
+    """Issue 21's proof: the embedded baggage data (MVB layout with materials) analysed."""
+    assert main(["data", "synth", "--preset", "tiny_baggage", "--out", str(tmp_path / "synth"), "--quiet"]) == 0
+    root = tmp_path / "synth" / "tiny_baggage-seed0" / "mvb"
+    out = tmp_path / "report"
+    assert main(["data", "analyze", "--root", str(root), "--layout", "mvb", "--out", str(out), "--quiet"]) == 0
+    assert _pngs(out) == sorted([*CHARTS, "materials.png", "views.png"])
+    text = (out / "analysis.md").read_text(encoding="utf-8")
+    for material in ("hard", "soft", "paperboard", "others"):
+        assert f"| {material} |" in text
+    assert "| probe | 4 |" in text and "| gallery | 3 |" in text  # MVB's views: probe 1..4, gallery 1..3
