@@ -245,6 +245,12 @@ class ModelSettings:
     # options of the trunk's factory, e.g. a ViT's patch_stride (docs/backbones.md)
     trunk_options: dict[str, Any] = field(factory=dict)
     dsbn: bool = False  # domain-specific BN (UDA): one BN per domain, the target's at test time
+    # a foreground-mask decoder on the trunk's mask_stage, trained on Gaussian targets from the
+    # data's true boxes (loss.mask_*; supervised training, data with boxes); mask_attention also
+    # weights the pooling by the predicted mask
+    mask_head: bool = False
+    mask_stage: str = "layer3"
+    mask_attention: bool = False
 
     @backbone.validator
     def _known_backbone(self, attribute: Any, value: str) -> None:
@@ -264,6 +270,15 @@ class LossSettings:
     # hard: batch-hard hinge triplet (BoT; soft_margin for softplus); softmax: OpenUnReID's softmax
     # triplet, triplet_margin its soft target weight (0.3 in its configs: not a distance margin)
     triplet_kind: Literal["hard", "softmax"] = "hard"
+    # the mask head's loss, weighed once: mse (foreground error + background_weight x background
+    # prediction), focal (for soft targets), combined (their sum); targets are Gaussians with sigma
+    # = mask_sigma_ratio x the box, foreground where the target >= mask_threshold
+    mask_weight: float = field(default=0.0, validator=v.ge(0.0))
+    mask_loss: Literal["mse", "focal", "combined"] = "mse"
+    mask_sigma_ratio: float = field(default=0.1, validator=v.gt(0.0))
+    mask_threshold: float = field(default=0.1, validator=[v.gt(0.0), v.lt(1.0)])
+    mask_background_weight: float = field(default=1.0, validator=v.ge(0.0))
+    mask_gamma: float = field(default=2.0, validator=v.ge(0.0))
 
     def __attrs_post_init__(self) -> None:
         if self.triplet_kind == "softmax" and self.triplet_margin >= 1.0:
@@ -598,6 +613,7 @@ class Profile:
                 )
         self._check_video()
         self._check_translated()
+        self._check_mask()
         if isinstance(self.refine, SelfPacedSettings) and not isinstance(self.pseudo_labeler, DbscanSettings):
             raise ValueError(f"refine.kind 'self_paced' needs pseudo_labeler.kind 'dbscan', got '{self.pseudo_labeler.kind}'")
         if isinstance(self.data, MarketFolders | DatasetFolders):
@@ -609,6 +625,21 @@ class Profile:
                 if domain not in known:
                     table = "data.roots" if isinstance(self.data, MarketFolders) else "data.sets"
                     raise ValueError(f"{where} names '{domain}', but {table} has only {sorted(known)}")
+
+    def _check_mask(self) -> None:
+        model, loss = self.model, self.loss
+        if model.mask_attention and not model.mask_head:
+            raise ValueError("model.mask_attention weights the pooling by the predicted mask: it needs model.mask_head = true")
+        if loss.mask_weight > 0 and not model.mask_head:
+            raise ValueError(f"loss.mask_weight is {loss.mask_weight} but the model has no mask head (model.mask_head = false)")
+        if not model.mask_head:
+            return
+        if loss.mask_weight == 0:
+            raise ValueError("model.mask_head needs loss.mask_weight > 0: an untrained head predicts nothing")
+        if self.method != "supervised":
+            raise ValueError(f"model.mask_head trains with the supervised method (its targets are true boxes); method {self.method!r} has none")
+        if model.head != "bnneck":
+            raise ValueError(f"model.mask_head is built on the BNNeck head; model.head is '{model.head}'")
 
     def _check_translated(self) -> None:
         translated = self.translated

@@ -135,12 +135,15 @@ def identity_batches(
     world_size: int = 1,
     domain: int = SOURCE_DOMAIN,
     frames: FrameSampling | None = None,
+    boxes: bool = False,
 ) -> LoaderBatchSource:
     """P x K batches of labelled ``records`` (their pids are the labels). ``num_batches`` 0 = each
     image about once per epoch; ``camera_aware`` deals each identity's K images across its
     cameras; ``stream`` names an independent seed stream derived from ``seed`` (a second batch
     source of the same run must not draw what the first draws). Tracklet records are sampled P x K
-    as tracklets, and each batch holds their ``frames`` (sampling) as images: P x K x seq_len."""
+    as tracklets, and each batch holds their ``frames`` (sampling) as images: P x K x seq_len.
+    ``boxes``: every record carries its true box, moved by ``transform(image, box)``
+    (BoxedTrainTransform), and each batch its ``boxes`` (a mask head's targets)."""
     _enough_identities(records, ids_per_batch, world_size)
     seed = derive_seed(seed, stream) % 2**31 if stream else seed
     sampler = IdentitySampler(
@@ -153,7 +156,7 @@ def identity_batches(
         rank=rank,
         world_size=world_size,
     )
-    dataset, collate = _dataset(records, transform, frames)
+    dataset, collate = _dataset(records, transform, frames, boxes=boxes)
     return LoaderBatchSource(
         dataset, sampler, sampler.batch_size, seed=seed, loading=loading, rank=rank, domain=domain, **collate
     )
@@ -172,6 +175,7 @@ def group_batches(
     rank: int = 0,
     world_size: int = 1,
     frames: FrameSampling | None = None,
+    boxes: bool = False,
 ) -> LoaderBatchSource:
     """Batches of labelled ``records`` drawn ``groups_per_batch`` groups at a time, ``by``
     ``"datasets"`` (each record's dataset) or ``"cameras"`` (its camera): Torchreid's
@@ -186,7 +190,7 @@ def group_batches(
         )
     except ValueError as err:
         raise DatasetError(f"train.sampler '{by}': {err}; lower train.groups_per_batch or the batch size") from None
-    dataset, collate = _dataset(records, transform, frames)
+    dataset, collate = _dataset(records, transform, frames, boxes=boxes)
     return LoaderBatchSource(dataset, sampler, batch_size, seed=seed, loading=loading, rank=rank, **collate)
 
 
@@ -221,12 +225,19 @@ def shuffled_batches(
 
 
 def _dataset(
-    records: Sequence[ImageRecord | Tracklet], transform: Callable[[Image.Image], torch.Tensor], frames: FrameSampling | None
+    records: Sequence[ImageRecord | Tracklet],
+    transform: Callable[..., torch.Tensor],
+    frames: FrameSampling | None,
+    *,
+    boxes: bool = False,
 ) -> tuple[ImageDataset, dict[str, object]]:
-    """The dataset of ``records`` and the batch source's collation: images as they are;
-    tracklets through ``frames`` (Torchreid's defaults when None), laid out as frames."""
+    """The dataset of ``records`` and the batch source's collation: images as they are (with
+    their boxes when ``boxes``); tracklets through ``frames`` (Torchreid's defaults when None),
+    laid out as frames."""
     if not any(isinstance(r, Tracklet) for r in records[:1]):
-        return ImageDataset(records, transform), {}
+        return ImageDataset(records, transform, boxes=boxes), {}
+    if boxes:
+        raise DatasetError("model.mask_head needs image data with boxes; the training split holds tracklets (video)")
     return TrackletDataset(records, transform, frames or FrameSampling()), {"collate": collate_frames}
 
 
@@ -262,7 +273,7 @@ class _Epoch:
 
     def __iter__(self) -> Iterator[TrainingBatch]:
         for item in self.loader:
-            yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], self.domain)
+            yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], self.domain, item.get("box"))
 
 
 class _WorkerEpoch:
@@ -283,7 +294,7 @@ class _WorkerEpoch:
         seeds.epoch, seeds.epoch_seed = self.epoch, self.epoch_seed
         domain = self.source.domain
         for item in loader:
-            yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], domain)
+            yield TrainingBatch.of_domain(item["image"], item["label"], item["index"], domain, item.get("box"))
 
 
 class _SampleSeeds(Sampler):

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from reidkit.adapters.data.box_attribute import box_of, require_boxes
 from reidkit.adapters.data.images import load_image
 from reidkit.adapters.data.frames import FrameSampling
 from reidkit.domain.types import ImageRecord, Tracklet
@@ -26,10 +27,17 @@ class ImageDataset(Dataset):
     def __init__(
         self,
         records: Sequence[ImageRecord],
-        transform: Callable[[Image.Image], torch.Tensor],
+        transform: Callable[..., torch.Tensor],
         labels: Sequence[int] | None = None,
+        *,
+        boxes: bool = False,
     ) -> None:
         self.records = tuple(records)
+        # with boxes, ``transform(image, pixel_box) -> (tensor, normalised box)`` (BoxedTrainTransform)
+        # and each item has a "box"; every record must carry one
+        self.boxes = bool(boxes)
+        if self.boxes:
+            require_boxes(self.records, "model.mask_head")
         if labels is None:
             self.labels = tuple(r.pid for r in self.records)
         else:
@@ -43,12 +51,12 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, object]:
         record = self.records[index]
-        return {
-            "image": self.transform(load_image(record.path)),
-            "label": self.labels[index],
-            "camid": record.camid,
-            "index": int(index),
-        }
+        item: dict[str, object] = {"label": self.labels[index], "camid": record.camid, "index": int(index)}
+        if self.boxes:
+            item["image"], item["box"] = self.transform(load_image(record.path), box_of(record))
+        else:
+            item["image"] = self.transform(load_image(record.path))
+        return item
 
 
 def _draw(length: int, count: int, replace: bool) -> list[int]:

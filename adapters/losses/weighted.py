@@ -13,11 +13,15 @@ import torch
 from attrs import field, frozen
 
 from reidkit.adapters.losses.cross_entropy import CrossEntropyLoss
+from reidkit.adapters.losses.mask import MASK_LOSSES, gaussian_targets, mask_loss
 from reidkit.adapters.losses.triplet import SoftmaxTripletLoss, TripletLoss
 
 # What a model returns in train mode (ReidNet's output): logits of the classifier (None without
-# one), the pooled features before the BNNeck, and the post-neck embeddings.
-MODEL_OUTPUTS = ("logits", "features", "embeddings")
+# one), the pooled features before the BNNeck, the post-neck embeddings, and the foreground mask
+# (None without a mask head).
+MODEL_OUTPUTS = ("logits", "features", "embeddings", "mask")
+# What a loss compares them with: the batch's labels, or its images' true boxes (a mask head's).
+BATCH_TARGETS = ("labels", "boxes")
 
 # Which output a triplet loss sees: the pooled features before the BNNeck (BoT, the strong
 # baseline) or the post-neck embeddings (OpenUnReID's UDA_TP trains its triplet on those).
@@ -41,14 +45,45 @@ def _check_reads(_instance: object, _attribute: object, reads: object) -> None:
         raise ValueError(f"a loss reads one of {MODEL_OUTPUTS}, got {reads!r}")
 
 
+def _check_targets(_instance: object, _attribute: object, targets: object) -> None:
+    if targets not in BATCH_TARGETS:
+        raise ValueError(f"a loss compares with one of {BATCH_TARGETS}, got {targets!r}")
+
+
 @frozen(eq=False)
 class WeightedLoss:
-    """``weight * loss(getattr(output, reads), labels)``, reported under ``name``."""
+    """``weight * loss(getattr(output, reads), getattr(batch, targets))``, reported under ``name``."""
 
     name: str = field(validator=_check_name)
     loss: LossFunction
     weight: float = field(converter=float, validator=_check_weight)
     reads: str = field(validator=_check_reads)
+    targets: str = field(default="labels", validator=_check_targets)
+
+
+@frozen
+class MaskRegression:
+    """A mask head's loss: Gaussian targets from the batch's normalised boxes at the predicted
+    mask's size (``sigma_ratio`` x the box), scored by ``kind`` (adapters/losses/mask.py)."""
+
+    kind: str = "mse"
+    sigma_ratio: float = 0.1
+    threshold: float = 0.1
+    background_weight: float = 1.0
+    gamma: float = 2.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in MASK_LOSSES:
+            raise ValueError(f"mask loss must be one of {MASK_LOSSES}, got {self.kind!r}")
+
+    def __call__(self, mask: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        if mask is None:
+            raise ValueError("the mask loss reads the model's mask, but the model has no mask head (model.mask_head)")
+        if boxes.shape[0] != mask.shape[0]:
+            raise ValueError(f"the mask loss needs a box per image: {mask.shape[0]} masks, {boxes.shape[0]} boxes")
+        targets = gaussian_targets(boxes, mask.shape[-2], mask.shape[-1], sigma_ratio=self.sigma_ratio)
+        options = {"threshold": self.threshold, "background_weight": self.background_weight, "gamma": self.gamma}
+        return mask_loss(self.kind, mask, targets, **options)
 
 
 def id_and_triplet_losses(
@@ -60,6 +95,8 @@ def id_and_triplet_losses(
     soft_margin: bool,
     triplet_on: str,
     triplet_kind: str = "hard",
+    mask_weight: float = 0.0,
+    mask: MaskRegression = MaskRegression(),
 ) -> tuple[WeightedLoss, ...]:
     """BoT's losses: label-smoothed cross-entropy on the logits (``"ce"``), then the batch-hard
     triplet on ``triplet_on`` (``"triplet"``): ``triplet_kind`` "hard" is the hinge (or soft
@@ -83,6 +120,10 @@ def id_and_triplet_losses(
             else TripletLoss(margin=triplet_margin, soft_margin=soft_margin)
         )
         losses.append(WeightedLoss("triplet", triplet, triplet_weight, reads=triplet_on))
+    if not math.isfinite(mask_weight) or mask_weight < 0:
+        raise ValueError(f"mask_weight must be finite and >= 0, got {mask_weight}")
+    if mask_weight > 0:
+        losses.append(WeightedLoss("mask", mask, mask_weight, reads="mask", targets="boxes"))
     if not losses:
         raise ValueError("ce_weight and triplet_weight are both 0: a supervised step needs at least one loss")
     return tuple(losses)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reidkit.adapters.models.names import HEADS
+from reidkit.adapters.models.mask_head import MaskDecoder, StageTap, masked, stage_channels
 from reidkit.adapters.models.pooling import build_pooling
 from reidkit.adapters.models.trunks import build_trunk
 from reidkit.adapters.models.vit import VITS
@@ -35,6 +36,7 @@ class ReidOutput(NamedTuple):
     features: torch.Tensor
     logits: torch.Tensor | None
     embeddings: torch.Tensor
+    mask: torch.Tensor | None = None  # (N, 1, H, W) foreground probabilities, with a mask head
 
 
 class ReidNet(nn.Module):
@@ -71,18 +73,49 @@ class ReidNet(nn.Module):
         self.neck = _bnneck(self.feature_dim) if bnneck else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.classifier = _classifier(self.feature_dim, num_classes) if num_classes else None
+        self.mask_head: nn.Module | None = None
+        self.mask_attention = False
+        self._tap: StageTap | None = None
+
+    def attach_mask_head(self, head: nn.Module, *, stage: str = "layer3", attention: bool = False) -> None:
+        """Adds a foreground-mask decoder reading the trunk's ``stage`` (see mask_head.py);
+        ``attention`` weights the pooling by its mask. Once per model."""
+        if self.mask_head is not None:
+            raise ValueError("this model already has a mask head")
+        self._tap = StageTap(self.trunk, stage)
+        self.mask_head = head.to(next(self.parameters()).device)
+        self.mask_attention = bool(attention)
 
     @property
     def num_classes(self) -> int:
         return 0 if self.classifier is None else int(self.classifier.out_features)
 
     def forward(self, images: torch.Tensor) -> ReidOutput | torch.Tensor:
-        features = self.embedding(self.pool(self.trunk(images)))
+        feature_map, mask = self._trunk_and_mask(images)
+        features = self.embedding(self.pool(feature_map))
         neck = self.neck(features) if self.neck is not None else features
         if not self.training:
             return neck
         logits = self.classifier(self.dropout(neck)) if self.classifier is not None else None
-        return ReidOutput(features=features, logits=logits, embeddings=neck)
+        return ReidOutput(features=features, logits=logits, embeddings=neck, mask=mask)
+
+    def _trunk_and_mask(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The trunk's final map (weighted by the mask under mask attention) and the predicted
+        mask at the input's size (None without a mask head)."""
+        feature_map = self.trunk(images)
+        if self.mask_head is None or self._tap is None:
+            return feature_map, None
+        small = self.mask_head(self._tap.take())
+        if self.mask_attention:
+            feature_map = masked(feature_map, small)
+        return feature_map, F.interpolate(small, size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+    def predict_mask(self, images: torch.Tensor) -> torch.Tensor:
+        """The foreground mask (N, 1, H, W) the head predicts for ``images`` (what the mask's IoU
+        is measured on); a model without a mask head has none to give."""
+        if self.mask_head is None:
+            raise ValueError("this model has no mask head (model.mask_head = false)")
+        return self._trunk_and_mask(images)[1]
 
     def reset_classifier(
         self, num_classes: int, init_weights: torch.Tensor | None = None, *, normalize: bool = True
@@ -189,6 +222,9 @@ def build_reid_model(
     part_dim: int = 256,
     input_size: tuple[int, int] | None = None,
     trunk_options: Mapping[str, Any] | None = None,
+    mask_head: bool = False,
+    mask_stage: str = "layer3",
+    mask_attention: bool = False,
 ) -> ReidNet | PCBNet:
     """A re-ID model around the trunk ``backbone`` names (any name of
     :func:`~reidkit.adapters.models.trunks.build_trunk`: ResNets, ResNet-IBN-a, OSNets, ViTs,
@@ -201,7 +237,9 @@ def build_reid_model(
     pools its stripes by averaging and has no embedding layer or BNNeck of its own). ``input_size``
     (height, width) sets a ViT's position-embedding grid (other trunks take any size);
     ``trunk_options`` go to the trunk's factory. For the ResNet names the model is built exactly as
-    before (same modules, same random draws)."""
+    before (same modules, same random draws). ``mask_head`` adds a foreground-mask decoder on the
+    trunk's ``mask_stage`` (``adapters/models/mask_head.py``; built after everything else, so the
+    rest draws what it drew without one), and ``mask_attention`` weights the pooling by its mask."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     options = dict(trunk_options or {})
@@ -221,8 +259,10 @@ def build_reid_model(
 
         if pooling != "avg" or embedding_dim:
             raise ValueError("PCB averages each stripe and reduces it itself: it takes pooling='avg' and embedding_dim=0")
+        if mask_head:
+            raise ValueError("the mask head is built on the BNNeck head; PCB's stripes take none (head='bnneck')")
         return PCBNet(trunk, trunk.out_channels, num_classes=num_classes, parts=parts, part_dim=part_dim, dropout=dropout)
-    return ReidNet(
+    model = ReidNet(
         trunk,
         trunk.out_channels,
         num_classes=num_classes,
@@ -231,3 +271,11 @@ def build_reid_model(
         dropout=dropout,
         embedding_dim=embedding_dim,
     )
+    if not mask_head:
+        if mask_attention:
+            raise ValueError("mask_attention weights the pooling by the predicted mask: it needs a mask head")
+        return model
+    model.attach_mask_head(
+        MaskDecoder(stage_channels(trunk, mask_stage, 64, 64)), stage=mask_stage, attention=mask_attention
+    )
+    return model

@@ -32,6 +32,9 @@ def starting_model(
     part_dim: int = 256,
     input_size: tuple[int, int] | None = None,
     trunk_options: Mapping[str, Any] | None = None,
+    mask_head: bool = False,
+    mask_stage: str = "layer3",
+    mask_attention: bool = False,
 ) -> ReidNet | PCBNet:
     """A ReidNet with ``num_classes`` classes (an adaptation head sized by each epoch's clusters
     starts with 1; 0 = none): trunk weights from ``pretrained`` (a local weights file,
@@ -54,6 +57,9 @@ def starting_model(
         part_dim=part_dim,
         input_size=input_size,
         trunk_options=trunk_options,
+        mask_head=mask_head,
+        mask_stage=mask_stage,
+        mask_attention=mask_attention,
     )
     if source_model:
         load_source_model(model, source_model)

@@ -66,11 +66,11 @@ class SupervisedStep(OptimizingStep):
         self._begin_step()
         with domains(self.model, batch.domains), self.precision.autocast():
             output = self.forward(batch.images)
-        losses = self._losses(output, batch.labels)
+        losses = self._losses(output, batch)
         applied = self._optimize(losses["total"])
         return self._report(losses, len(batch), applied=applied)
 
-    def _losses(self, output: Any, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _losses(self, output: Any, batch: TrainingBatch) -> dict[str, torch.Tensor]:
         losses: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=self.device)
         for weighted in self.losses:
@@ -79,7 +79,7 @@ class SupervisedStep(OptimizingStep):
                 raise ValueError(
                     f"loss {weighted.name!r} reads the logits but the model has no classifier (0 classes)"
                 )
-            losses[weighted.name] = weighted.loss(inputs, labels)
+            losses[weighted.name] = weighted.loss(inputs, getattr(batch, weighted.targets))
             total = total + weighted.weight * losses[weighted.name]
         losses["total"] = total
         return losses

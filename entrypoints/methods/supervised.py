@@ -52,6 +52,7 @@ def container() -> type:
             rank=training.group.provided.rank,
             world_size=training.group.provided.world_size,
             frames=data.frames,  # None for images; tracklets: P x K tracklets of [video] seq_len frames
+            boxes=config.model.mask_head,  # the mask head's targets: each image's true box
         )
         grouped = dict(
             batch_size=providers.Callable(operator.mul, config.train.ids_per_batch, config.train.instances_per_id),

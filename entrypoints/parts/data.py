@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from dependency_injector import containers, providers
 
+from reidkit.adapters.data.boxes import BoxedTrainTransform
 from reidkit.adapters.data.frames import FrameSampling
 from reidkit.adapters.data.market import read_market
 from reidkit.adapters.data.readers import dataset_reader
@@ -125,13 +126,25 @@ class Data(containers.DeclarativeContainer):
     train_set = providers.Singleton(
         training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir, config.runtime.quiet
     )
-    train_transform = providers.Singleton(
-        build_train_transform,
-        config.input.height,
-        config.input.width,
-        flip_p=config.input.flip_p,
-        pad=config.input.pad,
-        erasing_p=config.input.erasing_p,
+    # with a mask head, the training images' true boxes move with them (BoxedTrainTransform)
+    train_transform = providers.Selector(
+        providers.Callable(switch, config.model.mask_head),
+        off=providers.Singleton(
+            build_train_transform,
+            config.input.height,
+            config.input.width,
+            flip_p=config.input.flip_p,
+            pad=config.input.pad,
+            erasing_p=config.input.erasing_p,
+        ),
+        on=providers.Singleton(
+            BoxedTrainTransform,
+            config.input.height,
+            config.input.width,
+            flip_p=config.input.flip_p,
+            pad=config.input.pad,
+            erasing_p=config.input.erasing_p,
+        ),
     )
     test_transform = providers.Singleton(build_test_transform, config.input.height, config.input.width)
     # video data (``data_form``: a tracklet reader or video preset): the frames a training tracklet

@@ -77,6 +77,9 @@ class ReidModel(containers.DeclarativeContainer):
         trunk_options=config.model.trunk_options,
         source_model=source_model,
         dsbn=config.model.dsbn,
+        mask_head=config.model.mask_head,
+        mask_stage=config.model.mask_stage,
+        mask_attention=config.model.mask_attention,
     )
     model = providers.Selector(
         providers.Callable(switch, config.runtime.sync_bn),

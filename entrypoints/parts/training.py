@@ -24,7 +24,7 @@ from reidkit.adapters.runtime.observers import (
     TensorboardObserver,
 )
 from reidkit.adapters.runtime.replication import replicas_for
-from reidkit.adapters.losses.weighted import id_and_triplet_losses
+from reidkit.adapters.losses.weighted import MaskRegression, id_and_triplet_losses
 from reidkit.adapters.steps.base import StepRuntime
 from reidkit.adapters.steps.optim import WarmupSchedule, build_optimizer
 from reidkit.adapters.steps.precision import amp_choice
@@ -190,6 +190,15 @@ def supervised_losses(config: providers.Configuration) -> providers.Callable:
         soft_margin=loss.soft_margin,
         triplet_on=loss.triplet_on,
         triplet_kind=loss.triplet_kind,
+        mask_weight=loss.mask_weight,
+        mask=providers.Singleton(
+            MaskRegression,
+            kind=loss.mask_loss,
+            sigma_ratio=loss.mask_sigma_ratio,
+            threshold=loss.mask_threshold,
+            background_weight=loss.mask_background_weight,
+            gamma=loss.mask_gamma,
+        ),
     )
 
 

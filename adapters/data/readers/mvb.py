@@ -57,6 +57,7 @@ from typing import Any, Literal
 import structlog
 from attrs import field, frozen, validators
 
+from reidkit.adapters.data.box_attribute import BOX_ATTRIBUTE, box_text
 from reidkit.adapters.data.readers import DatasetReader
 from reidkit.adapters.data.readers._common import (
     as_folder,
@@ -77,6 +78,7 @@ LAYOUT = (
     "MVB_val/Image/probe/ with MVB_val/Info/val_gallery.json and val_probe.json (in the root or its MVB/)"
 )
 MARKET_DIRS = ("bounding_box_train", "query", "bounding_box_test")
+BOXES = "boxes.json"  # the embedded baggage data's true boxes, beside the split folders
 TRAIN_METADATA = ("train.json", "format.json")  # both names are known, by release
 VAL_METADATA = {"gallery": "val_gallery.json", "probe": "val_probe.json"}
 MATERIALS = ("paperboard", "hard", "soft", "others")
@@ -147,23 +149,46 @@ def read(root: str | Path, *, domain: str = "", options: MvbOptions | None = Non
     def test_camid(image: _Image, role: int) -> int:
         return image.view - 1 if options.view_as_camera else role
 
+    boxes = _read_boxes(found / BOXES)
     return dataset(
         domain or found.name,
-        [_record(i, train_camid(i), domain) for i in train],
-        [_record(i, test_camid(i, PROBE_CAMID), domain) for i in query],
-        [_record(i, test_camid(i, GALLERY_CAMID), domain) for i in gallery],
+        [_record(i, train_camid(i), domain, boxes) for i in train],
+        [_record(i, test_camid(i, PROBE_CAMID), domain, boxes) for i in query],
+        [_record(i, test_camid(i, GALLERY_CAMID), domain, boxes) for i in gallery],
         where=one_line(str(found)),
     )
 
 
-def _record(image: _Image, camid: int, domain: str) -> ImageRecord:
+def _record(image: _Image, camid: int, domain: str, boxes: Mapping[tuple[str, str], str]) -> ImageRecord:
+    path = Path(image.path)
+    box = boxes.get((path.parent.name, path.name), "")
     return ImageRecord(
         path=image.path,
         pid=image.pid,
         camid=camid,
         domain=domain,
-        attributes={"material": image.material, "side": SIDES[image.side], "view": str(image.view)},
+        attributes={
+            "material": image.material, "side": SIDES[image.side], "view": str(image.view),
+            **({BOX_ATTRIBUTE: box} if box else {}),
+        },  # fmt: skip
     )
+
+
+def _read_boxes(path: Path) -> dict[tuple[str, str], str]:
+    """``boxes.json`` beside the split folders, when there is one (the embedded baggage data writes
+    it; the release has none): ``{split folder: {file name: [x1, y1, x2, y2]}}`` in pixels, each
+    kept as the image's ``box`` attribute (what a mask head's targets are built from)."""
+    if not path.is_file():
+        return {}
+    try:
+        table = json.loads(path.read_text())
+        return {
+            (folder, name): box_text(box)
+            for folder, names in table.items()
+            for name, box in names.items()
+        }
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise DatasetError(f"{TITLE} boxes {one_line(str(path))} cannot be read: {one_line(str(exc))}; expected {{split folder: {{file: [x1, y1, x2, y2]}}}}") from None
 
 
 def _train_cameras(train: Sequence[_Image], options: MvbOptions) -> Callable[[_Image], int]:
