@@ -47,6 +47,8 @@ TINY = (
 SUPERVISED = ("train", "train.domain='source'", "eval.domains=['source', 'target']")
 # video profiles run on the tiny video preset (one domain, short tracklets)
 VIDEO_PRESET = "tiny_video"
+# baggage profiles run on the tiny baggage preset (bags with boxes, one domain 'mvb')
+BAGGAGE_PRESETS = ("baggage", "tiny_baggage")
 
 
 def profile_names() -> list[str]:
@@ -84,6 +86,10 @@ def command_for(name: str, models: dict[str, Path]) -> list[str]:
         if peer_start(profile) == "second_pretraining":
             extra.append(f"mean_teach.peer_source_model='{models['peer']}'")
     settings = [*TINY, *extra]
+    if getattr(profile.data, "preset", "") in BAGGAGE_PRESETS:
+        # a baggage profile keeps its bags (their boxes train the mask head): the tiny baggage preset
+        settings = [s for s in settings if not s.startswith(("data.preset", "eval.domains", "train.domain", "input."))]
+        settings += ["data.preset='tiny_baggage'", "train.domain='mvb'", "eval.domains=['mvb']", "input.height=64", "input.width=64"]
     if getattr(profile.data, "preset", "") == VIDEO_PRESET:
         # a video profile keeps its tracklets: the tiny image preset would train it on images
         settings = [s for s in settings if not s.startswith(("data.preset", "eval.domains"))]
