@@ -332,3 +332,18 @@ def translation_run(rank: int, world: int, profile: str, overrides: Sequence[str
         networks.update({"metric_net": module for module in step.metric.modules()})
         saved = {name: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()} for name, net in networks.items()}
     torch.save({"epochs_done": progress.epochs_done, "translate_calls": translator.calls, **saved}, out / f"translate_rank{rank}.pt")
+
+
+def supervised_run(rank: int, world: int, profile: str, overrides: Sequence[str], work_dir: Path, out: Path) -> None:
+    """Runs a supervised profile's use-case on this rank; saves its progress and the final
+    weights of its model (a mask head's included)."""
+    from reidkit.entrypoints.app import build_app
+    from reidkit.entrypoints.settings import load_profile
+
+    app = build_app(load_profile(profile, list(overrides)), work_dir=str(work_dir))
+    with app:
+        model = app.container.step().model
+        initial = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        progress = app.run()
+        saved = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save({"epochs_done": progress.epochs_done, "initial": initial, "model": saved}, out / f"supervised_rank{rank}.pt")
