@@ -69,6 +69,12 @@ def test_shipped_profiles_load_and_name_a_known_method(name):
         (["train=3"], "[train] is a table of settings, got int 3; set one of its keys (--set train.KEY=VALUE) @ profile.train"),
         (["pseudo_labeler=3"], "[pseudo_labeler] is a table of settings, got int 3; set one of its keys (--set pseudo_labeler.KEY=VALUE) @ profile.pseudo_labeler"),
         (["data.kind=market", "data.roots=3"], "expected a table, got int @ profile.data.roots"),
+        (["model.mask_attention=true"], "model.mask_attention weights the pooling by the predicted mask: it needs model.mask_head = true @ profile"),
+        (["loss.mask_weight=0.1"], "loss.mask_weight is 0.1 but the model has no mask head (model.mask_head = false) @ profile"),
+        (["model.mask_head=true"], "model.mask_head needs loss.mask_weight > 0: an untrained head predicts nothing @ profile"),
+        (["model.mask_head=true", "loss.mask_weight=0.1", "model.head=pcb"], "model.mask_head is built on the BNNeck head; model.head is 'pcb' @ profile"),
+        (["model.mask_head=true", "loss.mask_weight=0.1", "method=spcl", "train.iters_per_epoch=5"], "model.mask_head trains with the supervised method (its targets are true boxes); method 'spcl' has none @ profile"),
+        (["loss.triplet_kind=softmax", "loss.triplet_margin=1.0"], "triplet_margin is the softmax triplet's soft target weight and must be below 1, got 1.0 @ profile.loss"),
     ],
 )  # fmt: skip
 def test_each_mistake_is_one_line_naming_its_path(overrides, message):
