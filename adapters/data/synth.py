@@ -229,25 +229,39 @@ def ensure_synthetic(
     is renamed into place only when complete, so a crash never leaves a half copy that looks whole.
     """
     spec = resolve_preset(preset)
-    cache = Path(cache_root)
-    cache.mkdir(parents=True, exist_ok=True)
-    final = cache / f"{spec.name}-seed{seed}"
-    expected = _manifest(spec, seed)
-    if _matches(final, expected):
-        return {d.name: final / d.name for d in spec.domains}
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=cache))
+    final = Path(cache_root) / f"{spec.name}-seed{seed}"
+    cached_copy(
+        final,
+        _manifest(spec, seed),
+        complete=_matches,
+        generate=lambda staging: generate(spec, seed, staging, progress=progress, workers=workers),
+        what="synthetic dataset",
+    )
+    return {d.name: final / d.name for d in spec.domains}
+
+
+def cached_copy(
+    final: Path, expected: dict, *, complete: Callable[[Path, dict], bool], generate: Callable[[Path], object], what: str
+) -> None:
+    """Makes ``final`` a complete generated copy (every synthetic family's cache: people, video,
+    baggage): nothing to do when ``complete(final, expected)``; otherwise ``generate`` writes into
+    a temporary folder beside it, the manifest ``expected`` is written last (its presence, with
+    matching file counts, marks a copy complete), and the folder is renamed into place, so a crash
+    never leaves a half copy that looks whole."""
+    if complete(final, expected):
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
-        generate(spec, seed, staging, progress=progress, workers=workers)
-        # Written last: its presence (with matching file counts) is what marks a copy complete.
+        generate(staging)
         (staging / MANIFEST).write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
-        if not _matches(final, expected):  # another process may have finished first
+        if not complete(final, expected):  # another process may have finished first
             _replace(staging, final)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    if not _matches(final, expected):
-        raise DatasetError(f"synthetic dataset {final} is still incomplete after generating it")
-    return {d.name: final / d.name for d in spec.domains}
+    if not complete(final, expected):
+        raise DatasetError(f"{what} {final} is still incomplete after generating it")
 
 
 def resolve_preset(preset: str | SynthPreset) -> SynthPreset:

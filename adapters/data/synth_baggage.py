@@ -35,8 +35,6 @@ import hashlib
 import json
 import math
 import multiprocessing
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -48,7 +46,7 @@ from attrs import field, frozen, validators
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from reidkit.adapters.data.market import GALLERY_DIR, QUERY_DIR, TRAIN_DIR
-from reidkit.adapters.data.synth import _available_cores, _replace
+from reidkit.adapters.data.synth import _available_cores, cached_copy
 from reidkit.domain.errors import DatasetError
 
 # Bump whenever the drawing or the plan changes: cached copies of an older version are regenerated.
@@ -1052,24 +1050,14 @@ def ensure_synthetic_baggage(
     first (into a temporary folder renamed into place when complete) if missing, incomplete,
     from another spec or from another generator version."""
     spec = resolve_baggage_preset(preset)
-    cache = Path(cache_root)
-    cache.mkdir(parents=True, exist_ok=True)
-    final = cache / f"{spec.name}-seed{seed}"
-    expected = _manifest(spec, seed)
-    if _matches(final, expected):
-        return final / DOMAIN
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=cache))
-    try:
-        generate_baggage(spec, seed, staging, progress=progress, workers=workers)
-        # Written last: its presence (with matching file counts) is what marks a copy complete.
-        (staging / MANIFEST).write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
-        if not _matches(final, expected):  # another process may have finished first
-            _replace(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    if not _matches(final, expected):
-        raise DatasetError(f"synthetic baggage dataset {final} is still incomplete after generating it")
+    final = Path(cache_root) / f"{spec.name}-seed{seed}"
+    cached_copy(
+        final,
+        _manifest(spec, seed),
+        complete=_matches,
+        generate=lambda staging: generate_baggage(spec, seed, staging, progress=progress, workers=workers),
+        what="synthetic baggage dataset",
+    )
     return final / DOMAIN
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -31,7 +29,7 @@ from reidkit.adapters.data.synth import (
     SynthDomain,
     SynthPreset,
     _identities,
-    _replace,
+    cached_copy,
     _Shot,
     camera_style,
     render_shot,
@@ -189,22 +187,12 @@ def ensure_synthetic_video(
     if preset not in VIDEO_PRESETS:
         raise DatasetError(f"unknown synthetic video preset {preset!r}; known: {', '.join(sorted(VIDEO_PRESETS))}")
     spec = VIDEO_PRESETS[preset]
-    cache = Path(cache_root)
-    cache.mkdir(parents=True, exist_ok=True)
-    final = cache / f"{spec.name}-seed{seed}"
-    expected = _manifest(spec, seed)
-    roots = {d.name: final / d.name for d in spec.people.domains}
-    if _matches(final, expected):
-        return roots
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=cache))
-    try:
-        generate_video(spec, seed, staging, progress)
-        (staging / MANIFEST).write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
-        if not _matches(final, expected):
-            _replace(staging, final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    if not _matches(final, expected):
-        raise DatasetError(f"synthetic video dataset {final} is still incomplete after generating it")
-    return roots
+    final = Path(cache_root) / f"{spec.name}-seed{seed}"
+    cached_copy(
+        final,
+        _manifest(spec, seed),
+        complete=_matches,
+        generate=lambda staging: generate_video(spec, seed, staging, progress),
+        what="synthetic video dataset",
+    )
+    return {d.name: final / d.name for d in spec.people.domains}
