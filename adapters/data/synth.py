@@ -188,6 +188,7 @@ class _Task:
     seed: int
     root: str
     shots: tuple[_Shot, ...]
+    style_domain: int = -1  # whose cameras film the shots; -1: their own domain's
 
 
 def generate(
@@ -214,6 +215,44 @@ def generate(
     tasks = _tasks(spec, seed, out, shots)
     _run(tasks, len(shots), progress, workers)
     return roots
+
+
+def render_in_style(
+    preset: str | SynthPreset,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    domain: str = "source",
+    style_of: str = "target",
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> Path:
+    """Every image of ``domain`` drawn again as the camera of the same number in ``style_of``
+    would have filmed it: the same person and the same random draws, that camera's scene and
+    imaging. It is the ideal image translation of ``domain`` into ``style_of``'s look, the bound a
+    learned translator approaches (docs/translation.md); with ``style_of == domain`` it gives
+    ``domain``'s own images byte for byte. Written in the Market layout under
+    ``out_dir/<domain>``, which is returned."""
+    spec = resolve_preset(preset)
+    names = [d.name for d in spec.domains]
+    for role, name in (("domain", domain), ("style_of", style_of)):
+        if name not in names:
+            raise DatasetError(f"render_in_style: {role} '{name}' is not a domain of preset {spec.name} ({', '.join(names)})")
+    index, filmed_by = names.index(domain), names.index(style_of)
+    if spec.domains[filmed_by].num_cameras < spec.domains[index].num_cameras:
+        raise DatasetError(
+            f"render_in_style: {style_of} has {spec.domains[filmed_by].num_cameras} cameras, fewer than the "
+            f"{spec.domains[index].num_cameras} of {domain}, so some of its images have no camera to be filmed by"
+        )
+    root = Path(out_dir) / domain
+    if root.exists() and any(root.iterdir()):
+        raise DatasetError(f"synthetic output folder {root} is not empty; refusing to mix datasets")
+    for split in (TRAIN_DIR, QUERY_DIR, GALLERY_DIR):
+        (root / split).mkdir(parents=True, exist_ok=True)
+    shots = tuple(shot for shot in plan_shots(spec, seed) if shot.domain == index)
+    tasks = [attrs.evolve(task, style_domain=filmed_by) for task in _tasks(spec, seed, Path(out_dir), shots)]
+    _run(tasks, len(shots), progress, workers)
+    return root
 
 
 def ensure_synthetic(
@@ -402,10 +441,11 @@ def draw_task(task: _Task) -> int:
     spec, seed = task.preset, task.seed
     first = task.shots[0]
     domain = spec.domains[first.domain]
-    style = camera_style(spec, seed, first.domain, first.camera)
+    filmed_by = first.domain if task.style_domain < 0 else task.style_domain
+    style = camera_style(spec, seed, filmed_by, first.camera)
     h, w = spec.height * spec.supersample, spec.width * spec.supersample
     backdrop = render_backdrop(
-        np.random.default_rng([seed, _BACKDROP, first.domain, first.camera]), style, h, w * _BACKDROP_WIDTH, w
+        np.random.default_rng([seed, _BACKDROP, filmed_by, first.camera]), style, h, w * _BACKDROP_WIDTH, w
     )
     for shot in task.shots:
         image = render_shot(spec, seed, shot, style, backdrop)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from reidkit.adapters.data import synth
 from reidkit.adapters.data.market import read_market
-from reidkit.adapters.data.synth import PRESETS, SynthDomain, SynthPreset, ensure_synthetic, generate
+from reidkit.adapters.data.synth import PRESETS, SynthDomain, SynthPreset, ensure_synthetic, generate, render_in_style
 from reidkit.domain.errors import DatasetError
 from reidkit.domain.types import ReidDataset
 
@@ -113,6 +113,34 @@ def test_gap_zero_makes_both_domains_share_one_style(tmp_path: Path) -> None:
 
     same, far = np.mean(camera_stats(0.0)), np.mean(camera_stats(1.0))
     assert same > 0.9 and far < 0.75
+
+
+def test_rendering_a_domain_in_its_own_style_gives_its_images_byte_for_byte(tiny: dict[str, Path], tmp_path: Path) -> None:
+    again = render_in_style("tiny", 0, tmp_path, domain="target", style_of="target")
+    assert again == tmp_path / "target"
+    assert _files(again) == _files(tiny["target"])
+
+
+def test_the_ideal_translation_keeps_every_name_and_takes_the_other_domains_look(tiny: dict[str, Path], tmp_path: Path) -> None:
+    restyled = render_in_style("tiny", 0, tmp_path, domain="source", style_of="target")
+    original, translated = _files(tiny["source"]), _files(restyled)
+    assert sorted(translated) == sorted(original)  # same identities, cameras, frames and splits
+    assert all(translated[name] != original[name] for name in original)
+
+    def brightness(files: dict[str, bytes], root: Path) -> float:
+        return float(np.mean([np.asarray(Image.open(root / name), dtype=np.float32).mean() for name in sorted(files)[:60]]))
+
+    looks = brightness(translated, restyled)
+    assert looks < 0.85 * brightness(original, tiny["source"])  # the target's darker cameras
+    assert abs(looks - brightness(_files(tiny["target"]), tiny["target"])) < 0.1 * looks
+
+
+def test_the_ideal_translation_refuses_unknown_domains_and_too_few_cameras(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"^render_in_style: style_of 'night' is not a domain of preset tiny \(source, target\)$"):
+        render_in_style("tiny", 0, tmp_path, style_of="night")
+    spec = SynthPreset("few", 32, 16, (SynthDomain("a", num_cameras=3), SynthDomain("b", gap=1.0, pid_base=5001, num_cameras=2)))
+    with pytest.raises(DatasetError, match=r"^render_in_style: b has 2 cameras, fewer than the 3 of a, so"):
+        render_in_style(spec, 0, tmp_path, domain="a", style_of="b")
 
 
 def test_cache_is_reused_without_regenerating(tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
