@@ -8,8 +8,12 @@ listening to.
 
     .venv/bin/python tools/translation_quality.py --run runs/translate/seed0/spgan_supervised/translation
     .venv/bin/python tools/translation_quality.py --run RUN --seed 0 --epochs 5 --threads 1
+    .venv/bin/python tools/translation_quality.py --run RUN --translated runs/translate/ideal/source
 
-The figures go to stdout and to RUN/translation_quality.json (what the results tables read).
+``--translated`` scores another rendering of the run's source (the ideal translation of
+tools/ideal_translation.py, say) with the run's data and input size. The figures go to stdout and
+to translation_quality.json beside the rendering's folder (RUN/ for the run's own: what the results
+tables read).
 """
 
 from __future__ import annotations
@@ -39,15 +43,16 @@ def images(records, height: int, width: int) -> torch.Tensor:  # noqa: ANN001 - 
     return torch.stack([transform(load_image(r.path)) for r in records])
 
 
-def measure(run: Path, *, seed: int, epochs: int) -> dict[str, float]:
+def measure(run: Path, *, seed: int, epochs: int, translated: Path | None = None) -> dict[str, float]:
     profile = load_profile(str(run / "profile.toml"))
     if profile.method != "translate":
         raise SystemExit(f"translation_quality: {run} is a {profile.method} run, not a translation run")
-    manifest = read_manifest(run / "translated")
+    translated = translated or run / "translated"
+    manifest = read_manifest(translated)
     source_name, target_name = manifest["source_domain"], manifest["style_of"]
     domains = profile_data(profile).read_domains()
     source, target = pick_domain(domains, source_name), pick_domain(domains, target_name)
-    rendered = read_market(run / "translated", domain=source_name)
+    rendered = read_market(translated, domain=source_name)
     size = profile.input.height, profile.input.width
     judge = train_domain_classifier(
         images(source.train, *size), images(target.train, *size), seed=seed, epochs=epochs
@@ -70,14 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the judge's seed")
     parser.add_argument("--epochs", type=int, default=5, help="the judge's training epochs")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--translated", type=Path, help="a rendering of the run's source to score (default: RUN/translated)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    figures = measure(args.run, seed=args.seed, epochs=args.epochs)
-    (args.run / OUTPUT).write_text(json.dumps(figures, indent=1))
+    translated = args.translated or args.run / "translated"
+    figures = measure(args.run, seed=args.seed, epochs=args.epochs, translated=translated)
+    (translated.parent / OUTPUT).write_text(json.dumps(figures, indent=1))
     print(
-        f"{args.run}: judge accuracy {figures['judge_accuracy']:.3f}; called target: untranslated source "
+        f"{translated}: judge accuracy {figures['judge_accuracy']:.3f}; called target: untranslated source "
         f"{figures['source_as_target']:.3f}, translated source {figures['translated_as_target']:.3f}, real target "
         f"{figures['target_as_target']:.3f} ({int(figures['test_images'])} test images, {time.perf_counter() - started:.0f} s)"
     )
