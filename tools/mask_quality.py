@@ -10,7 +10,9 @@ the input size.
     .venv/bin/python tools/mask_quality.py --run runs/mvb/seed0/mvb_mask
     .venv/bin/python tools/mask_quality.py --run RUN --threshold 0.5 --grid 8 --out grid.png
 
-The figures go to stdout and to RUN/mask_quality.json.
+Beside it, the same figure for an image-independent mask (the pixels that are foreground in at
+least half of the test images), and both for the probe and the gallery side apart. The figures go
+to stdout and to RUN/mask_quality.json.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def measure(run_dir: Path, *, threshold: float, grid: int, out: Path | None, bat
     domain = pick_domain(run_domains(run), profile.eval.domains[0])
     records = [*domain.query, *domain.gallery]
     transform = build_test_transform(height, width)
-    ious, shown = [], []
+    ious, shown, truths, probe = [], [], [], []
+    probes = {r.path for r in domain.query}
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         images = torch.stack([transform(load_image(r.path)) for r in chunk])
@@ -61,9 +64,9 @@ def measure(run_dir: Path, *, threshold: float, grid: int, out: Path | None, bat
             truth = true_mask(record.path, height, width)
             if truth is None:
                 continue
-            kept = mask > threshold
-            union = np.logical_or(kept, truth).sum()
-            ious.append(float(np.logical_and(kept, truth).sum() / union) if union else 1.0)
+            ious.append(iou(mask > threshold, truth))
+            truths.append(truth)
+            probe.append(record.path in probes)
             if len(shown) < grid:
                 shown.append((image, mask, truth))
     if not ious:
@@ -75,7 +78,27 @@ def measure(run_dir: Path, *, threshold: float, grid: int, out: Path | None, bat
         columns = [torch.stack([to_gan(i) for i, _, _ in shown]), torch.stack([as_rgb(m) for _, m, _ in shown]),
                    torch.stack([as_rgb(t) for _, _, t in shown])]  # fmt: skip
         image_grid(columns).save(out)
-    return {"mean_iou": float(np.mean(ious)), "images": float(len(ious)), "threshold": threshold}
+    # what an image-independent mask scores: the pixels that are foreground in at least half of
+    # the test images, the best a head that only learned where objects usually are could do
+    prior = np.mean(truths, axis=0) >= 0.5
+    prior_ious = [iou(prior, truth) for truth in truths]
+    is_probe = np.asarray(probe)
+    ious_array, prior_array = np.asarray(ious), np.asarray(prior_ious)
+    return {
+        "mean_iou": float(ious_array.mean()),
+        "probe_iou": float(ious_array[is_probe].mean()) if is_probe.any() else float("nan"),
+        "gallery_iou": float(ious_array[~is_probe].mean()) if (~is_probe).any() else float("nan"),
+        "fixed_mask_iou": float(prior_array.mean()),
+        "fixed_mask_probe_iou": float(prior_array[is_probe].mean()) if is_probe.any() else float("nan"),
+        "fixed_mask_gallery_iou": float(prior_array[~is_probe].mean()) if (~is_probe).any() else float("nan"),
+        "images": float(len(ious)),
+        "threshold": threshold,
+    }
+
+
+def iou(kept: np.ndarray, truth: np.ndarray) -> float:
+    union = np.logical_or(kept, truth).sum()
+    return float(np.logical_and(kept, truth).sum() / union) if union else 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     figures = measure(args.run, threshold=args.threshold, grid=args.grid, out=args.out or args.run / "mask_grid.png")
     (args.run / OUTPUT).write_text(json.dumps(figures, indent=1))
-    print(f"{args.run}: mean IoU {figures['mean_iou']:.3f} over {int(figures['images'])} test images (mask > {args.threshold})")
+    print(
+        f"{args.run}: mean IoU {figures['mean_iou']:.3f} over {int(figures['images'])} test images (mask > {args.threshold}; "
+        f"probe {figures['probe_iou']:.3f}, gallery {figures['gallery_iou']:.3f}); an image-independent mask: "
+        f"{figures['fixed_mask_iou']:.3f} (probe {figures['fixed_mask_probe_iou']:.3f}, gallery {figures['fixed_mask_gallery_iou']:.3f})"
+    )
     return 0
 
 
