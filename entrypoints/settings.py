@@ -247,10 +247,13 @@ class ModelSettings:
     dsbn: bool = False  # domain-specific BN (UDA): one BN per domain, the target's at test time
     # a foreground-mask decoder on the trunk's mask_stage, trained on Gaussian targets from the
     # data's true boxes (loss.mask_*; supervised training, data with boxes); mask_attention also
-    # weights the pooling by the predicted mask
+    # weights the pooling by the predicted mask, which the pooling reads detached (its boxes alone
+    # train it) unless mask_attention_trains_mask: then the re-ID loss reshapes it too (measured:
+    # it stops being a foreground mask; docs/baggage.md)
     mask_head: bool = False
     mask_stage: str = "layer3"
     mask_attention: bool = False
+    mask_attention_trains_mask: bool = False
 
     @backbone.validator
     def _known_backbone(self, attribute: Any, value: str) -> None:
@@ -630,6 +633,8 @@ class Profile:
         model, loss = self.model, self.loss
         if model.mask_attention and not model.mask_head:
             raise ValueError("model.mask_attention weights the pooling by the predicted mask: it needs model.mask_head = true")
+        if model.mask_attention_trains_mask and not model.mask_attention:
+            raise ValueError("model.mask_attention_trains_mask lets the re-ID loss train the mask through the pooling: it needs model.mask_attention = true")
         if loss.mask_weight > 0 and not model.mask_head:
             raise ValueError(f"loss.mask_weight is {loss.mask_weight} but the model has no mask head (model.mask_head = false)")
         if not model.mask_head:

@@ -75,16 +75,24 @@ class ReidNet(nn.Module):
         self.classifier = _classifier(self.feature_dim, num_classes) if num_classes else None
         self.mask_head: nn.Module | None = None
         self.mask_attention = False
+        self.mask_attention_trains_mask = False
         self._tap: StageTap | None = None
 
-    def attach_mask_head(self, head: nn.Module, *, stage: str = "layer3", attention: bool = False) -> None:
+    def attach_mask_head(
+        self, head: nn.Module, *, stage: str = "layer3", attention: bool = False, attention_trains_mask: bool = False
+    ) -> None:
         """Adds a foreground-mask decoder reading the trunk's ``stage`` (see mask_head.py);
-        ``attention`` weights the pooling by its mask. Once per model."""
+        ``attention`` weights the pooling by its mask, read detached unless
+        ``attention_trains_mask`` (then the re-ID loss trains the decoder through the pooling
+        too). Once per model."""
+        if attention_trains_mask and not attention:
+            raise ValueError("attention_trains_mask lets the re-ID loss train the mask through the pooling: it needs attention")
         if self.mask_head is not None:
             raise ValueError("this model already has a mask head")
         self._tap = StageTap(self.trunk, stage)
         self.mask_head = head.to(next(self.parameters()).device)
         self.mask_attention = bool(attention)
+        self.mask_attention_trains_mask = bool(attention_trains_mask)
 
     @property
     def num_classes(self) -> int:
@@ -107,7 +115,9 @@ class ReidNet(nn.Module):
             return feature_map, None
         small = self.mask_head(self._tap.take())
         if self.mask_attention:
-            feature_map = masked(feature_map, small)
+            # detached, the mask stays what its boxes teach; through the pooling the re-ID loss
+            # would reshape it into whatever weighting suits the classifier (docs/baggage.md)
+            feature_map = masked(feature_map, small if self.mask_attention_trains_mask else small.detach())
         return feature_map, F.interpolate(small, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
     def predict_mask(self, images: torch.Tensor) -> torch.Tensor:
@@ -225,6 +235,7 @@ def build_reid_model(
     mask_head: bool = False,
     mask_stage: str = "layer3",
     mask_attention: bool = False,
+    mask_attention_trains_mask: bool = False,
 ) -> ReidNet | PCBNet:
     """A re-ID model around the trunk ``backbone`` names (any name of
     :func:`~reidkit.adapters.models.trunks.build_trunk`: ResNets, ResNet-IBN-a, OSNets, ViTs,
@@ -239,7 +250,8 @@ def build_reid_model(
     ``trunk_options`` go to the trunk's factory. For the ResNet names the model is built exactly as
     before (same modules, same random draws). ``mask_head`` adds a foreground-mask decoder on the
     trunk's ``mask_stage`` (``adapters/models/mask_head.py``; built after everything else, so the
-    rest draws what it drew without one), and ``mask_attention`` weights the pooling by its mask."""
+    rest draws what it drew without one), and ``mask_attention`` weights the pooling by its mask
+    (detached unless ``mask_attention_trains_mask``)."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     options = dict(trunk_options or {})
@@ -276,6 +288,9 @@ def build_reid_model(
             raise ValueError("mask_attention weights the pooling by the predicted mask: it needs a mask head")
         return model
     model.attach_mask_head(
-        MaskDecoder(stage_channels(trunk, mask_stage, 64, 64)), stage=mask_stage, attention=mask_attention
+        MaskDecoder(stage_channels(trunk, mask_stage, 64, 64)),
+        stage=mask_stage,
+        attention=mask_attention,
+        attention_trains_mask=mask_attention_trains_mask,
     )
     return model

@@ -35,6 +35,7 @@ def starting_model(
     mask_head: bool = False,
     mask_stage: str = "layer3",
     mask_attention: bool = False,
+    mask_attention_trains_mask: bool = False,
 ) -> ReidNet | PCBNet:
     """A ReidNet with ``num_classes`` classes (an adaptation head sized by each epoch's clusters
     starts with 1; 0 = none): trunk weights from ``pretrained`` (a local weights file,
@@ -60,6 +61,7 @@ def starting_model(
         mask_head=mask_head,
         mask_stage=mask_stage,
         mask_attention=mask_attention,
+        mask_attention_trains_mask=mask_attention_trains_mask,
     )
     if source_model:
         load_source_model(model, source_model)

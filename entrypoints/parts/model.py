@@ -80,6 +80,7 @@ class ReidModel(containers.DeclarativeContainer):
         mask_head=config.model.mask_head,
         mask_stage=config.model.mask_stage,
         mask_attention=config.model.mask_attention,
+        mask_attention_trains_mask=config.model.mask_attention_trains_mask,
     )
     model = providers.Selector(
         providers.Callable(switch, config.runtime.sync_bn),

@@ -70,6 +70,7 @@ def test_shipped_profiles_load_and_name_a_known_method(name):
         (["pseudo_labeler=3"], "[pseudo_labeler] is a table of settings, got int 3; set one of its keys (--set pseudo_labeler.KEY=VALUE) @ profile.pseudo_labeler"),
         (["data.kind=market", "data.roots=3"], "expected a table, got int @ profile.data.roots"),
         (["model.mask_attention=true"], "model.mask_attention weights the pooling by the predicted mask: it needs model.mask_head = true @ profile"),
+        (["model.mask_head=true", "model.mask_attention_trains_mask=true"], "model.mask_attention_trains_mask lets the re-ID loss train the mask through the pooling: it needs model.mask_attention = true @ profile"),
         (["loss.mask_weight=0.1"], "loss.mask_weight is 0.1 but the model has no mask head (model.mask_head = false) @ profile"),
         (["model.mask_head=true"], "model.mask_head needs loss.mask_weight > 0: an untrained head predicts nothing @ profile"),
         (["model.mask_head=true", "loss.mask_weight=0.1", "model.head=pcb"], "model.mask_head is built on the BNNeck head; model.head is 'pcb' @ profile"),

@@ -53,6 +53,18 @@ def test_mask_attention_changes_what_is_pooled():
         build_reid_model("resnet18", num_classes=4, head="pcb", mask_head=True)
 
 
+@pytest.mark.parametrize("trains_mask", [False, True])
+def test_under_attention_the_reid_loss_reaches_the_mask_only_when_asked(trains_mask):
+    net = model(mask_attention=True, mask_attention_trains_mask=trains_mask).train()
+    out = net(torch.randn(4, 3, 64, 48))
+    torch.nn.functional.cross_entropy(out.logits, torch.tensor([0, 1, 2, 3])).backward()  # no mask loss
+    reached = [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in net.mask_head.parameters()]
+    assert all(reached) if trains_mask else not any(reached)
+    assert net.trunk.conv1.weight.grad.abs().sum() > 0  # the trunk learns either way
+    with pytest.raises(ValueError, match="^attention_trains_mask lets the re-ID loss train the mask through the pooling: it needs attention$"):
+        model(mask_attention_trains_mask=True)
+
+
 def test_a_supervised_step_trains_the_head_on_the_batchs_boxes():
     net = model()
     losses = id_and_triplet_losses(
