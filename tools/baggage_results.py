@@ -1,8 +1,9 @@
 """Issue 21's baggage table: the untrained encoder, ``mvb_supervised`` and ``mvb_mask`` with and
 without mask-weighted pooling (the mask read detached, or trained by the re-ID loss through the
 pooling), over seeds, each scored twice on the same test images: under reidkit's protocol (every
-probe against the whole gallery) and under the OpenUnReID fork's view filter (``data.sets.mvb.view_as_camera``: gallery images sharing the probe's view index are dropped,
-and a probe left without a true match is not scored).
+probe against the whole gallery) and under the OpenUnReID fork's view filter
+(``data.sets.mvb.view_as_camera``: gallery images sharing the probe's view index are dropped, and
+a probe left without a true match is not scored).
 
     .venv/bin/python tools/baggage_results.py --seeds 0 1 2 --set runtime.threads=1 \\
         --set train.amp=on --set train.amp_dtype=bf16
