@@ -136,7 +136,11 @@ class App:
         if exc is not None:
             self.on_failure(exc)
         runtime = self.container.training.process()
-        self.container.training.process.shutdown()
+        try:
+            if exc is None:
+                runtime.leave_together()
+        finally:
+            self.container.training.process.shutdown()
         if exc is not None and runtime.peers:
             from reidkit.adapters.runtime.process_group import is_collective_timeout, stop_stalled_peers
 

@@ -49,6 +49,14 @@ class ProcessRuntime:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    def leave_together(self) -> None:
+        """Under torchrun, waits for every rank to finish before this one closes its sockets: a
+        rank that leaves while its last send is still on the way makes gloo abort the reading
+        peer ("terminate called without an active exception") after that peer's run finished.
+        Only after a run that finished: after a failure the peers may be gone or hung."""
+        if self.peers:
+            torch.distributed.barrier()
+
 
 def process_runtime(
     *, seed: int, threads: int, device: str, run_dir: str, timeout_s: float = 300.0, quiet: bool = False

@@ -3,11 +3,15 @@ a run folder keeps its resolved profile."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
+import torch
 from dependency_injector import providers
 
 from reidkit.adapters.runtime.checkpoint import read_checkpoint
+from reidkit.adapters.runtime.process_group import Peer
 from reidkit.application.supervised_train import SupervisedTrain
 from reidkit.domain.errors import ProfileError
 from reidkit.domain.types import FeatureMatrix, PseudoLabels
@@ -15,6 +19,7 @@ from reidkit.entrypoints.app import PROFILE_FILE, build_app
 from reidkit.entrypoints.clustering import Clustering
 from reidkit.entrypoints.methods import supervised
 from reidkit.entrypoints.parts.data import Data
+from reidkit.entrypoints.runtime import ProcessRuntime
 from reidkit.entrypoints.settings import (
     DataSettings,
     OptimizerSettings,
@@ -140,6 +145,46 @@ def test_the_use_case_runs_with_a_faked_step_batches_and_checkpointer(tiny_data,
     evaluated = [e for e in journal.events if e[0] == "evaluation"]
     assert [(e[1], e[2]) for e in evaluated] == [(1, "target")]  # the real encoder and evaluator ran
     assert progress.epochs_done == 2 and set(progress.last_metrics) == {"target"}
+
+
+@pytest.fixture
+def group_journal(monkeypatch) -> list[str]:
+    """Records when the App makes the ranks leave together and when the process group closes."""
+    journal: list[str] = []
+
+    @contextmanager
+    def recording_group(*args, **kwargs):
+        yield False
+        journal.append("group closed")
+
+    monkeypatch.setattr("reidkit.entrypoints.runtime.process_group", recording_group)
+    monkeypatch.setattr(ProcessRuntime, "leave_together", lambda self: journal.append("leave together"))
+    return journal
+
+
+def test_a_finished_run_leaves_with_its_peers_before_the_group_closes(group_journal, tmp_path):
+    with build_app(load_profile("strong_baseline"), work_dir=str(tmp_path)):
+        pass
+    assert group_journal == ["leave together", "group closed"]
+
+
+def test_a_failed_run_closes_the_group_without_waiting_for_peers_that_may_be_gone(group_journal, tmp_path):
+    app = build_app(load_profile("strong_baseline"), work_dir=str(tmp_path))
+    app.on_failure = lambda failure: None
+    with pytest.raises(KeyError, match="boom"):
+        with app:
+            raise KeyError("boom")
+    assert group_journal == ["group closed"]
+
+
+def test_the_runtime_waits_for_its_peers_only_under_torchrun(monkeypatch, tmp_path):
+    barriers: list[str] = []
+    monkeypatch.setattr(torch.distributed, "barrier", lambda: barriers.append("barrier"))
+    ProcessRuntime(device=torch.device("cpu"), rank=0, world_size=1, run_dir=tmp_path).leave_together()
+    assert barriers == []
+    peers = (Peer(rank=0, host="h", pid=1, parent=0), Peer(rank=1, host="h", pid=2, parent=0))
+    ProcessRuntime(device=torch.device("cpu"), rank=0, world_size=2, run_dir=tmp_path, peers=peers).leave_together()
+    assert barriers == ["barrier"]
 
 
 @pytest.mark.parametrize(("overrides", "reranks"), [([], False), (["rerank.enabled=true", "rerank.k1=12"], True)])
