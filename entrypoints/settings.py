@@ -541,6 +541,9 @@ class TranslatedSettings:
     # run's translation/ folder (resumed, or reused when finished, like any run)
     root: str = ""
     profile: str = "spgan"  # the translate profile that makes it
+    # also train on the domain's real images: its training split holds each image twice, as it was
+    # and as rendered (the translation as an augmentation); its test splits stay the real ones
+    keep_original: bool = False
 
 
 @frozen(kw_only=True)
@@ -650,6 +653,8 @@ class Profile:
         translated = self.translated
         if translated.root and not translated.domain:
             raise ValueError("translated.root is set but translated.domain is empty: name the domain it replaces")
+        if translated.keep_original and not translated.domain:
+            raise ValueError("translated.keep_original keeps a translated domain's real images, but translated.domain is empty")
         if not translated.domain:
             return
         if self.method == "translate":

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import structlog
 from dependency_injector import containers, providers
 
@@ -86,9 +87,12 @@ def training_split(
     return combined_training_split(checked)
 
 
-def translated_domains(domains: Mapping[str, ReidDataset], name: str, root: str) -> dict[str, ReidDataset]:
+def translated_domains(
+    domains: Mapping[str, ReidDataset], name: str, root: str, keep_original: bool = False
+) -> dict[str, ReidDataset]:
     """``domains`` with ``name`` (when given) read from its rendering at ``root`` instead: a
-    translate run's translated/ folder, whose manifest must say it renders ``name``."""
+    translate run's translated/ folder, whose manifest must say it renders ``name``. With
+    ``keep_original`` the domain trains on its real and its rendered images together."""
     if not name:
         return dict(domains)
     if name not in domains:
@@ -101,7 +105,23 @@ def translated_domains(domains: Mapping[str, ReidDataset], name: str, root: str)
         "domain read as its translation", domain=name, style_of=manifest.get("style_of", ""), root=root,
         made_by=manifest.get("made_by", ""),
     )
-    return {**domains, name: read_market(root, domain=name)}
+    rendering = read_market(root, domain=name)
+    return {**domains, name: with_original_images(domains[name], rendering, root) if keep_original else rendering}
+
+
+def with_original_images(original: ReidDataset, rendering: ReidDataset, root: str) -> ReidDataset:
+    """``original``'s real test splits and a training split of its real images followed by their
+    renderings, each rendering under the identity of the real image of the same name."""
+    pid_of = {Path(r.path).name: r.pid for r in original.train}
+    for record in rendering.train:
+        known = pid_of.get(Path(record.path).name)
+        if known != record.pid:
+            raise DatasetError(
+                f"translated.keep_original: {record.path} in {root} "
+                + ("has no real image of that name" if known is None else "is not the identity of the real image of that name")
+                + f" in domain '{original.name}'; the rendering was made from other data"
+            )
+    return attrs.evolve(original, train=(*original.train, *rendering.train))
 
 
 class Data(containers.DeclarativeContainer):
@@ -122,7 +142,9 @@ class Data(containers.DeclarativeContainer):
         market=providers.Singleton(market_domains, roots=config.data.roots),
         datasets=providers.Singleton(dataset_domains, sets=config.data.sets),
     )
-    domains = providers.Singleton(translated_domains, read_domains, config.translated.domain, config.translated.root)
+    domains = providers.Singleton(
+        translated_domains, read_domains, config.translated.domain, config.translated.root, config.translated.keep_original
+    )
     train_set = providers.Singleton(
         training_split, domains, config.train.domain, config.data.unreadable, config.runtime.work_dir, config.runtime.quiet
     )

@@ -292,6 +292,35 @@ def test_spgan_supervised_reads_the_source_from_its_translation(tiny_data, start
     assert {Path(r.path).name for r in app.container.data.train_set().train} == {Path(r.path).name for r in source.train}
 
 
+def test_keep_original_trains_on_the_real_and_the_rendered_images_and_tests_on_the_real_ones(tiny_data, start_models, tmp_path):
+    root = start_models["translated"]
+    overrides = tiny_overrides(tiny_data, f"translated.root='{root}'", "translated.keep_original=true")
+    source = build_app(load_profile("spgan_supervised", overrides), work_dir=str(tmp_path)).container.data.domains()["source"]
+    real = read_market(ensure_synthetic("tiny", 0, tiny_data)["source"], domain="source")
+    rendered = read_market(root, domain="source")
+    assert source.train == (*real.train, *rendered.train)
+    assert (source.query, source.gallery) == (real.query, real.gallery)
+    pid_of = {Path(r.path).name: r.pid for r in real.train}
+    assert all(pid_of[Path(r.path).name] == r.pid for r in rendered.train)
+
+
+def test_keep_original_refuses_a_rendering_of_other_images(tiny_data, start_models, tmp_path):
+    root = tmp_path / "translated"
+    shutil.copytree(start_models["translated"], root)
+    stray = next((root / "bounding_box_train").iterdir())
+    stray.rename(stray.with_name("9999_c1s1_000000_00.jpg"))
+    overrides = tiny_overrides(tiny_data, f"translated.root='{root}'", "translated.keep_original=true")
+    app = build_app(load_profile("spgan_supervised", overrides), work_dir=str(tmp_path / "run"))
+    with pytest.raises(DatasetError, match=r"9999_c1s1_000000_00.jpg in .* has no real image of that name in domain 'source'") as refused:
+        app.container.data.domains()
+    assert "\n" not in str(refused.value)
+
+
+def test_keep_original_without_a_translated_domain_is_refused(tiny_data):
+    with pytest.raises(ProfileError, match="translated.keep_original keeps a translated domain's real images, but translated.domain is empty"):
+        load_profile("strong_baseline", tiny_overrides(tiny_data, "translated.keep_original=true"))
+
+
 def test_a_translation_of_another_domain_is_a_dataset_error(tiny_data, start_models, tmp_path):
     root = tmp_path / "translated"
     shutil.copytree(start_models["translated"], root)
