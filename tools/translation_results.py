@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tomllib
 from pathlib import Path
 
 from attrs import frozen
@@ -52,6 +53,16 @@ ROWS = (
         "runs/translate/seed{seed}/cyclegan_20ep, then reidkit train --profile spgan_supervised --set "
         "translated.root=runs/translate/seed{seed}/cyclegan_20ep/translated " + FLAGS + " --work-dir {run}",
         "runs/translate/seed{seed}/cyclegan_20ep/translated"),
+    Row("strong baseline on the real source and CycleGAN's translation together (`translated.keep_original`)",
+        "runs/translate/seed{seed}/cyclegan_with_original_supervised",
+        "reidkit train --profile spgan_supervised --set translated.root=runs/translate/seed{seed}/cyclegan_supervised/"
+        "translation/translated --set translated.keep_original=true " + FLAGS + " --work-dir {run}",
+        "runs/translate/seed{seed}/cyclegan_supervised/translation/translated"),
+    Row("strong baseline on the real source and SPGAN's translation together (`translated.keep_original`)",
+        "runs/translate/seed{seed}/spgan_with_original_supervised",
+        "reidkit train --profile spgan_supervised --set translated.root=runs/translate/seed{seed}/spgan_supervised/"
+        "translation/translated --set translated.keep_original=true " + FLAGS + " --work-dir {run}",
+        "runs/translate/seed{seed}/spgan_supervised/translation/translated"),
     Row("strong baseline on the ideal translation (the source drawn by the target's cameras)",
         "runs/translate/seed{seed}/ideal_supervised",
         "tools/ideal_translation.py --out runs/translate/ideal, then reidkit train --profile spgan_supervised "
@@ -67,12 +78,13 @@ ROWS = (
 
 
 def final_target(run: Path) -> dict | None:
-    """The run's last evaluation of the target, or None when it has not finished one."""
-    metrics = run / "metrics.json"
-    if not metrics.is_file():
+    """The run's evaluation of the target at its last epoch, or None while it has not reached it."""
+    metrics, profile = run / "metrics.json", run / "profile.toml"
+    if not (metrics.is_file() and profile.is_file()):
         return None
+    epochs = tomllib.loads(profile.read_text())["train"]["epochs"]
     target = [e for e in json.loads(metrics.read_text())["evaluations"] if e["domain"] == "target"]
-    return target[-1] if target else None
+    return target[-1] if target and target[-1]["epoch"] == epochs else None
 
 
 def second_judge(rendering: Path) -> float | None:
