@@ -207,14 +207,19 @@ def generate(
     out = Path(out_dir)
     roots = {d.name: out / d.name for d in spec.domains}
     for root in roots.values():
-        if root.exists() and any(root.iterdir()):
-            raise DatasetError(f"synthetic output folder {root} is not empty; refusing to mix datasets")
-        for split in (TRAIN_DIR, QUERY_DIR, GALLERY_DIR):
-            (root / split).mkdir(parents=True, exist_ok=True)
+        _new_market_folder(root)
     shots = plan_shots(spec, seed)
     tasks = _tasks(spec, seed, out, shots)
     _run(tasks, len(shots), progress, workers)
     return roots
+
+
+def _new_market_folder(root: Path) -> None:
+    """The split folders of a Market layout at ``root``, which must be new or empty."""
+    if root.exists() and any(root.iterdir()):
+        raise DatasetError(f"synthetic output folder {root} is not empty; refusing to mix datasets")
+    for split in (TRAIN_DIR, QUERY_DIR, GALLERY_DIR):
+        (root / split).mkdir(parents=True, exist_ok=True)
 
 
 def render_in_style(
@@ -245,10 +250,7 @@ def render_in_style(
             f"{spec.domains[index].num_cameras} of {domain}, so some of its images have no camera to be filmed by"
         )
     root = Path(out_dir) / domain
-    if root.exists() and any(root.iterdir()):
-        raise DatasetError(f"synthetic output folder {root} is not empty; refusing to mix datasets")
-    for split in (TRAIN_DIR, QUERY_DIR, GALLERY_DIR):
-        (root / split).mkdir(parents=True, exist_ok=True)
+    _new_market_folder(root)
     shots = tuple(shot for shot in plan_shots(spec, seed) if shot.domain == index)
     tasks = [attrs.evolve(task, style_domain=filmed_by) for task in _tasks(spec, seed, Path(out_dir), shots)]
     _run(tasks, len(shots), progress, workers)
