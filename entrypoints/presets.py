@@ -66,6 +66,8 @@ class EmbeddedScale:
 
 SCALES: Mapping[str, EmbeddedScale] = {
     "demo": EmbeddedScale(height=128, width=64, glc={"k": 25}),  # GLC's kNN 50 at ~17 images per identity
+    # demo with 18 target training images per identity (a measurement of issue 24): demo's recipe
+    "demo_dense": EmbeddedScale(height=128, width=64, glc={"k": 25}),
     # the test preset: the demo's recipe at a quarter of the pixels, tiny batches and epochs
     "tiny": EmbeddedScale(
         height=64, width=32,

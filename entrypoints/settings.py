@@ -88,7 +88,7 @@ class SyntheticData:
     kind: Literal["synthetic"] = "synthetic"
     # tiny_video: short tracklets in the DukeMTMC-VideoReID layout (video re-ID, [video] applies);
     # baggage, tiny_baggage: bags in the MVB layout, one domain "mvb" (gallery and probe sides)
-    preset: Literal["tiny", "demo", "tiny_video", "baggage", "tiny_baggage"] = "demo"
+    preset: Literal["tiny", "demo", "demo_dense", "tiny_video", "baggage", "tiny_baggage"] = "demo"
     seed: int = field(default=0, validator=v.ge(0))
     cache_dir: str = ""  # "" = $REIDKIT_DATA_DIR, else ~/.cache/reidkit/synthetic
     # training images that cannot be decoded: fail = stop before training and list them; skip = train

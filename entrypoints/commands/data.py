@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="data set tools")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     synth = actions.add_parser("synth", help="generate the embedded synthetic data (cached by preset, seed)")
-    synth.add_argument("--preset", choices=["tiny", "demo", "tiny_video", "tiny_baggage", "baggage"], default="demo")
+    synth.add_argument("--preset", choices=["tiny", "demo", "demo_dense", "tiny_video", "tiny_baggage", "baggage"], default="demo")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--out", type=Path, help="cache folder (default: $REIDKIT_DATA_DIR or ~/.cache/reidkit/synthetic)")
     synth.set_defaults(handler=run_synth)

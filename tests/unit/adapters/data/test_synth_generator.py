@@ -187,7 +187,7 @@ def test_refuses_to_write_into_a_non_empty_folder(tmp_path: Path) -> None:
 
 
 def test_unknown_preset_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"unknown synthetic preset 'huge'; known: demo, tiny"):
+    with pytest.raises(DatasetError, match=r"unknown synthetic preset 'huge'; known: demo, demo_dense, tiny"):
         generate("huge", 0, tmp_path)
 
 
@@ -207,7 +207,7 @@ def test_specs_validate_in_their_constructors() -> None:
 def test_presets_have_a_source_and_a_shifted_target() -> None:
     # demo's target sits halfway: at the full gap the source model's target features were too weak
     # for pseudo labels to improve on (docs/adaptation.md); tiny keeps the full gap
-    expected = {"tiny": 1.0, "demo": 0.5}
+    expected = {"tiny": 1.0, "demo": 0.5, "demo_dense": 0.5}
     for spec in PRESETS.values():
         gaps = {d.name: d.gap for d in spec.domains}
         assert {k: gaps[k] for k in ("source", "target")} == {"source": 0.0, "target": expected[spec.name]}
@@ -216,3 +216,13 @@ def test_presets_have_a_source_and_a_shifted_target() -> None:
     assert [d.name for d in PRESETS["tiny"].domains] == ["source", "target"]
     demo = PRESETS["demo"]
     assert (demo.height, demo.width) == (128, 64)
+
+
+def test_demo_dense_differs_from_demo_only_in_the_targets_training_images() -> None:
+    demo, dense = synth.plan_shots(PRESETS["demo"], 0), synth.plan_shots(PRESETS["demo_dense"], 0)
+    target_train = lambda shot: shot.domain == 1 and shot.split == "bounding_box_train"  # noqa: E731
+    assert [s for s in dense if not target_train(s)] == [s for s in demo if not target_train(s)]
+    per_identity = {}
+    for shot in filter(target_train, dense):
+        per_identity[shot.pid] = per_identity.get(shot.pid, 0) + 1
+    assert set(per_identity.values()) == {18} and len(per_identity) == 200
