@@ -1,6 +1,7 @@
 """Issue 20's translation table, from finished runs: target mAP and rank-1 over seeds of the strong
 baseline on the real source (direct transfer), on CycleGAN's, SPGAN's and the ideal translation
-of it, and of ``strong_baseline_uda`` against ``spgan_strong_baseline_uda``; beside each
+of it, on the real source and a translation together (against the real source alone for as many
+steps), and of ``strong_baseline_uda`` against ``spgan_strong_baseline_uda``; beside each
 translation, how well a classifier still tells it from the real target (translation_quality.py's
 second judge; 0.5 = not at all) and what the seed's source model scores on its rendering of the
 source test set (identity kept).
@@ -53,6 +54,9 @@ ROWS = (
         "runs/translate/seed{seed}/cyclegan_20ep, then reidkit train --profile spgan_supervised --set "
         "translated.root=runs/translate/seed{seed}/cyclegan_20ep/translated " + FLAGS + " --work-dir {run}",
         "runs/translate/seed{seed}/cyclegan_20ep/translated"),
+    Row("strong baseline on the real source alone for as many steps (20 epochs: the control for the next two rows)",
+        "runs/translate/seed{seed}/direct_transfer_20ep",
+        "reidkit train --profile strong_baseline --set train.epochs=20 " + FLAGS + " --work-dir {run}"),
     Row("strong baseline on the real source and CycleGAN's translation together (`translated.keep_original`)",
         "runs/translate/seed{seed}/cyclegan_with_original_supervised",
         "reidkit train --profile spgan_supervised --set translated.root=runs/translate/seed{seed}/cyclegan_supervised/"
