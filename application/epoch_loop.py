@@ -1,6 +1,7 @@
 """EpochLoop: the training loop every method shares.
 
     restore the latest checkpoint, if any
+    evaluate the starting model when asked (a fresh run only; recorded as epoch 0, never the best)
     for each remaining epoch:
         prepare the epoch (a method's own per-epoch work, e.g. cluster and relabel)
         for each batch: take one optimisation step; a non-finite loss stops the run (the step
@@ -30,10 +31,12 @@ B = TypeVar("B")
 
 @frozen
 class Schedule:
-    """How long to train and how often to evaluate (0 = only after the last epoch)."""
+    """How long to train and how often to evaluate (0 = only after the last epoch); ``eval_start``
+    also scores the model a run starts from, so a gain is measured against the run's own start."""
 
     epochs: int = field(validator=validators.ge(1))
     eval_every: int = field(default=0, validator=validators.ge(0))
+    eval_start: bool = False
 
     def evaluates_after(self, epoch: int) -> bool:
         last = epoch + 1 == self.epochs
@@ -64,6 +67,8 @@ class EpochLoop(Generic[B]):
         self.observer.on_run_start(
             start_epoch=progress.epochs_done, epochs=self.schedule.epochs, steps_per_epoch=len(self.batches)
         )
+        if self.schedule.eval_start and progress.epochs_done == 0:
+            self._evaluate(-1)  # reported as epoch 0; a score no trained epoch has to beat
         bad_steps = 0
         for epoch in range(progress.epochs_done, self.schedule.epochs):
             self.observer.on_epoch_start(epoch)

@@ -341,6 +341,7 @@ class TrainSettings:
     instances_per_id: int = field(default=4, validator=v.ge(1))
     iters_per_epoch: int = field(default=0, validator=v.ge(0))  # 0 = each image about once
     eval_every: int = field(default=0, validator=v.ge(0))  # 0 = after the last epoch only
+    eval_start: bool = False  # also score the starting model, before the first epoch (as epoch 0)
     # a pseudo label with one image (SpCL's un-clustered instance): k = K augmented copies in its
     # batch, as any identity with fewer than K images; once = one image per pass of every cluster's
     # images, in batches of P x K images; spcl = SpCL's sampler: a pass is K images of each cluster

@@ -196,7 +196,9 @@ class MetricsFileObserver:
         self._labels: list[dict[str, Any]] = []
 
     def on_run_start(self, *, start_epoch: int, epochs: int, steps_per_epoch: int) -> None:
-        if self._path.is_file():  # a resumed run keeps what it already recorded
+        # a resumed run keeps what it already recorded; one restarted from nothing scores its
+        # start again (train.eval_start), so it keeps nothing
+        if self._path.is_file() and start_epoch > 0:
             previous = json.loads(self._path.read_text())
             self._entries = [e for e in previous.get("evaluations", []) if e["epoch"] <= start_epoch]
             self._labels = [e for e in previous.get("pseudo_labels", []) if e["epoch"] <= start_epoch]

@@ -64,7 +64,9 @@ class TrainingRuntime(containers.DeclarativeContainer):
         replicas=providers.Singleton(replicas_for, group),
         skips_bad_steps=providers.Callable(bool, config.train.max_bad_steps),
     )
-    schedule = providers.Singleton(Schedule, epochs=config.train.epochs, eval_every=config.train.eval_every)
+    schedule = providers.Singleton(
+        Schedule, epochs=config.train.epochs, eval_every=config.train.eval_every, eval_start=config.train.eval_start
+    )
     # how every DataLoader of the run loads ([input] num_workers, resolved for the device once)
     loading = providers.Singleton(
         loader_options,

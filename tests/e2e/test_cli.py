@@ -243,7 +243,7 @@ def test_demo_adapts_the_direct_transfer_model_and_prints_the_gain(tiny_data, tm
 def test_usl_adapt_pretrains_the_generic_backbone_and_starts_from_it(tiny_data, tmp_path, capsys):
     run_dir = tmp_path / "usl"
     # the tiny preset has no `aux` domain for generic_backbone: the strong baseline on source stands in
-    sets = _adaptas_sets(tiny_data, "adapt.pretrain_profile='strong_baseline'")
+    sets = _adaptas_sets(tiny_data, "adapt.pretrain_profile='strong_baseline'", "train.eval_start=true")
     assert main(["adapt", "--profile", "cluster_contrast_usl", "--work-dir", str(run_dir), *sets]) == 0
     out = capsys.readouterr().out
     assert "generic backbone -> target" in out and "cluster_contrast_usl -> target" in out
@@ -251,6 +251,9 @@ def test_usl_adapt_pretrains_the_generic_backbone_and_starts_from_it(tiny_data, 
     assert (run_dir / "pretrain" / "backbone.pt").is_file()
     log = (run_dir / "log.jsonl").read_text()
     assert str(run_dir / "pretrain" / "backbone.pt") in log  # the adapted model loaded it
+    # train.eval_start: the trunk with its fresh neck, scored before the first epoch
+    evaluated = [e["epoch"] for e in json.loads((run_dir / "metrics.json").read_text())["evaluations"]]
+    assert evaluated == [0, 2]
 
 
 @pytest.mark.slow

@@ -139,3 +139,33 @@ def test_without_any_evaluation_the_newest_epoch_is_the_best():
     progress = train.run()
     assert [best for _, best in train.checkpointer.saved] == [True, True, True]
     assert progress.history == () and progress.last_metrics == {}
+
+
+def make_start_scored(journal, *, epochs=2, maps=(), restored=None):
+    return SupervisedTrain(
+        batches=FakeBatches(journal, batches_per_epoch=1),
+        step=RecordingStep(journal),
+        checkpointer=MemoryCheckpointer(journal, restored),
+        observer=RecordingObserver(journal),
+        schedule=Schedule(epochs=epochs, eval_every=1, eval_start=True),
+        evaluations={"source": Evaluate(LookupEncoder(), ScriptedEvaluator(maps), QUERY, GALLERY)},
+    )
+
+
+def test_eval_start_scores_the_starting_model_before_the_first_epoch_as_epoch_0():
+    journal = Journal()
+    train = make_start_scored(journal, maps=[0.9, 0.2, 0.5])
+    progress = train.run()
+    names = journal.names()
+    assert names.index("evaluation") < names.index("epoch_start")
+    assert [e[1] for e in journal.events if e[0] == "evaluation"] == [-1, 0, 1]  # observers add 1
+    # the start is recorded, not a trained epoch: it enters no history and is never the best
+    assert progress.history == ((0, "source", 0.2), (1, "source", 0.5))
+    assert progress.best_score == 0.5 and [best for _, best in train.checkpointer.saved] == [True, True]
+
+
+def test_eval_start_is_not_repeated_by_a_resumed_run():
+    journal = Journal()
+    restored = TrainingProgress(epochs_done=1, best_score=0.2, history=((0, "source", 0.2),))
+    make_start_scored(journal, maps=[0.5], restored=restored).run()
+    assert [e[1] for e in journal.events if e[0] == "evaluation"] == [1]

@@ -31,6 +31,22 @@ def test_metrics_file_keeps_pseudo_labels_of_done_epochs_on_resume(tmp_path):
     assert [e["epoch"] for e in saved["evaluations"]] == [1]
 
 
+def test_metrics_file_keeps_the_start_score_on_resume_and_drops_it_on_a_restart_from_nothing(tmp_path):
+    first = MetricsFileObserver(tmp_path)
+    first.on_run_start(start_epoch=0, epochs=3, steps_per_epoch=1)
+    first.on_evaluation(-1, "target", METRICS)  # train.eval_start: the starting model, as epoch 0
+    first.on_evaluation(0, "target", METRICS)
+    resumed = MetricsFileObserver(tmp_path)
+    resumed.on_run_start(start_epoch=1, epochs=3, steps_per_epoch=1)
+    resumed.on_evaluation(1, "target", METRICS)
+    assert [e["epoch"] for e in json.loads((tmp_path / "metrics.json").read_text())["evaluations"]] == [0, 1, 2]
+    # killed before its first checkpoint, a run starts from nothing and scores its start again
+    restarted = MetricsFileObserver(tmp_path)
+    restarted.on_run_start(start_epoch=0, epochs=3, steps_per_epoch=1)
+    restarted.on_evaluation(-1, "target", METRICS)
+    assert [e["epoch"] for e in json.loads((tmp_path / "metrics.json").read_text())["evaluations"]] == [0]
+
+
 def test_logging_observer_logs_one_line_per_epoch_of_labels():
     lines = []
 
