@@ -18,7 +18,7 @@ def test_a_paper_recipe_runs_at_the_embedded_scale_on_the_synthetic_data():
     assert (embedded.input.height, embedded.input.width, embedded.input.pad) == (128, 64, 6)
     assert (embedded.train.epochs, embedded.train.iters_per_epoch) == (scale.usl_epochs, scale.adapt_iters_per_epoch)
     assert (embedded.pseudo_labeler.k1, embedded.pseudo_labeler.k2, embedded.pseudo_labeler.eps) == (15, 3, 0.45)
-    assert embedded.scheduler.milestones == [5]  # the last fifth of 6 epochs at x0.1
+    assert embedded.scheduler.milestones == [10]  # the last fifth of 12 epochs at x0.1
     assert embedded.scaled and not paper.scaled
 
 
@@ -31,7 +31,7 @@ def test_real_data_runs_the_recipe_as_written_and_ignores_the_embedded_table():
 def test_the_regime_decides_the_schedule():
     uda, usl = load_profile("cluster_contrast_uda"), load_profile("cluster_contrast_usl")
     assert (uda.train.epochs, uda.scheduler.milestones) == (10, [8])
-    assert (usl.train.epochs, usl.scheduler.milestones) == (6, [5])
+    assert (usl.train.epochs, usl.scheduler.milestones) == (12, [10])
     supervised = load_profile("strong_baseline")
     assert (supervised.train.epochs, supervised.scheduler.kind, supervised.optimizer.lr) == (10, "cosine", 1e-3)
 
