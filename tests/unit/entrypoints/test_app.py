@@ -64,7 +64,7 @@ def test_the_correction_settings_build_glcs_refiner_and_the_restart(start_models
     app = build_app(load_profile(name, starting_overrides(name, start_models)), work_dir=str(tmp_path))
     (correction,) = app.container.use_case().corrections
     assert isinstance(correction.corrector, GcnLinkRefiner)
-    assert (correction.first, correction.every, correction.restart_epochs) == (1, 2, frozenset({3}))  # epochs 2, 4, 6 and 4, from 0
+    assert (correction.first, correction.every, correction.restart_epochs) == (2, 3, frozenset({5}))  # epochs 3, 6, 9, 12 and 6, from 0
     assert correction.corrector.optimizer == "adam" and correction.corrector.min_cluster_size == 5
     (restart,) = correction.restarts
     assert isinstance(restart, RestartFromStart) and restart.step is app.container.step()
