@@ -250,6 +250,8 @@ class GcnLinkRefiner:
         smallest = min(self.min_subgraph_size, max(1, len(x) // 2))
         target = torch.from_numpy(labels).to(self.device)
         trained = 0
+        total = self.epochs * subgraphs
+        report_every = max(1, total // 10)  # a correction takes minutes on a CPU: say where it is
         gcn.train()
         head.train()
         for epoch in range(self.epochs):
@@ -264,7 +266,9 @@ class GcnLinkRefiner:
                 if len(picked) < smallest:
                     continue
                 trained += 1
-                self._train_subgraph(gcn, head, optimizer, x[picked], target[torch.from_numpy(picked).to(self.device)], generator)
+                loss = self._train_subgraph(gcn, head, optimizer, x[picked], target[torch.from_numpy(picked).to(self.device)], generator)
+                if trained % report_every == 0:
+                    _log.info("glc: training the link network", subgraphs=f"{trained}/{total}", nodes=len(picked), focal_loss=float(f"{loss:.4g}"))
         return gcn, head, trained
 
     def _train_subgraph(
@@ -275,7 +279,8 @@ class GcnLinkRefiner:
         x: np.ndarray,
         labels: torch.Tensor,
         generator: torch.Generator,
-    ) -> None:
+    ) -> float:
+        """Trains on one sub-graph; the last chunk's loss."""
         adj = to_torch(adjacency(*knn_graph(x, self.k, self.knn)), self.device)
         first, second = adj.indices()  # the graph's edges, self-loops included (as upstream)
         same = (labels[first] == labels[second]).long()
@@ -291,6 +296,7 @@ class GcnLinkRefiner:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+        return float(loss.detach())
 
     # -- inference -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from structlog.testing import capture_logs
 from torch import nn
 
 from reidkit.adapters.clustering.gcn_links import (
@@ -153,6 +154,17 @@ def test_the_refiner_is_deterministic_per_seed_and_epoch_and_leaves_the_global_g
     assert np.array_equal(small_refiner(seed=3).at_epoch(4).refine(features, labels).labels, first.labels)
     trained = [small_refiner(seed=3).at_epoch(e).train(x[labels.labels >= 0], labels.labels[labels.labels >= 0])[0] for e in (4, 5)]
     assert not torch.equal(trained[0].linear.weight, trained[1].linear.weight)  # another epoch, other draws
+
+
+def test_training_reports_its_progress_about_every_tenth_of_the_subgraphs() -> None:
+    x, truth = blobs()
+    labels = noisy_labels(truth)
+    clustered = labels.labels >= 0
+    with capture_logs() as logs:
+        small_refiner(subgraphs_per_epoch=10, epochs=2).train(x[clustered], labels.labels[clustered])
+    progress = [entry for entry in logs if entry["event"] == "glc: training the link network"]
+    assert [entry["subgraphs"] for entry in progress] == [f"{i}/20" for i in range(2, 21, 2)]
+    assert all(math.isfinite(entry["focal_loss"]) and entry["focal_loss"] >= 0 and entry["nodes"] >= 20 for entry in progress)
 
 
 def test_the_refiner_corrects_merged_identities_on_separable_features() -> None:
