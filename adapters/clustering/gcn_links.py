@@ -117,8 +117,16 @@ class GraphConv(nn.Module):
         super().__init__()
         self.linear = nn.Linear(2 * in_dim, out_dim)
 
+    @staticmethod
+    def inputs(x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+        """[x || A x]: fixed for a graph, so training computes it once per sub-graph, not per step."""
+        return torch.cat([x, torch.sparse.mm(adj, x)], dim=1)
+
+    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.linear(inputs))
+
     def forward(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.linear(torch.cat([x, torch.sparse.mm(adj, x)], dim=1)))
+        return self.embed(self.inputs(x, adj))
 
 
 class EdgeHead(nn.Module):
@@ -284,7 +292,7 @@ class GcnLinkRefiner:
         adj = to_torch(adjacency(*knn_graph(x, self.k, self.knn)), self.device)
         first, second = adj.indices()  # the graph's edges, self-loops included (as upstream)
         same = (labels[first] == labels[second]).long()
-        nodes = torch.tensor(x, device=self.device)
+        inputs = gcn.inputs(torch.tensor(x, device=self.device), adj)
         chunk = max(1, first.numel() // self.edge_chunks)
         for _ in range(self.passes):
             order = torch.randperm(first.numel(), generator=generator).to(self.device)
@@ -292,7 +300,7 @@ class GcnLinkRefiner:
                 edges = order[start : start + chunk]
                 if edges.numel() == 0:
                     break
-                loss = focal_loss(head(gcn(nodes, adj), first[edges], second[edges]), same[edges], self.gamma)
+                loss = focal_loss(head(gcn.embed(inputs), first[edges], second[edges]), same[edges], self.gamma)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
