@@ -229,3 +229,21 @@ def test_the_shared_neighbour_counts_in_blocks_are_the_dense_products() -> None:
     dense = kept.toarray()
     expected = (dense @ dense.T)[links[:, 0], links[:, 1]]
     np.testing.assert_array_equal(shared_neighbours(kept, links, block=7), expected)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the GPU suite runs it)")
+def test_on_cuda_the_network_trains_on_the_device_and_corrects_as_on_the_cpu() -> None:
+    from reidkit.adapters.clustering.quality import TrueIdentityScorer
+
+    x, truth = blobs(noise=0.5)
+    labels = noisy_labels(truth)
+    clustered = labels.labels >= 0
+    refiner = small_refiner(subgraphs_per_epoch=4, edge_chunks=10, device="cuda")
+    gcn, head, _ = refiner.train(x[clustered], labels.labels[clustered])
+    assert all(p.is_cuda for p in [*gcn.parameters(), *head.parameters()])
+    scorer = TrueIdentityScorer(truth)
+    on_cuda = scorer.score(refiner.refine(FeatureMatrix(x), labels))
+    on_cpu = scorer.score(small_refiner(subgraphs_per_epoch=4, edge_chunks=10).refine(FeatureMatrix(x), labels))
+    assert on_cuda["ari"] > scorer.score(labels)["ari"] + 0.15  # the merged identities are apart again
+    assert abs(on_cuda["ari"] - on_cpu["ari"]) < 0.05
