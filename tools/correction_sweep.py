@@ -18,7 +18,6 @@ the rebuilt labels' quality at every (link, shared) threshold pair.
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 import numpy as np
 import torch
@@ -27,8 +26,9 @@ from scipy.stats import rankdata
 from reidkit.adapters.clustering.gcn_links import GcnLinkRefiner, adjacency, clusters_from_links, knn_graph, to_torch
 from reidkit.adapters.clustering.quality import TrueIdentityScorer
 from reidkit.domain.types import PseudoLabels
-from reidkit.entrypoints.app import build_app
 from reidkit.entrypoints.settings import load_profile
+
+from first_clustering import first_clustering
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -75,16 +75,10 @@ def main() -> None:
     parser.add_argument("--shared", type=float, nargs="+", default=[0.6])
     args = parser.parse_args()
     profile = load_profile(args.profile, args.overrides)
-    with tempfile.TemporaryDirectory() as work, build_app(profile, work_dir=work) as app:
-        adaptation = getattr(app.container, "adaptation", None)
-        if adaptation is None:
-            raise SystemExit(f"profile {args.profile!r} clusters nothing: it has no adaptation part")
-        features = app.container.use_case().features.collect()
-        labels = adaptation.labeler().assign(features)
-        refiner = adaptation.glc().at_epoch(args.epoch)
-        truth = app.container.data.train_set().train_pids
+    with first_clustering(args.profile, profile) as start:
+        refiner = start.adaptation.glc().at_epoch(args.epoch)
+    features, labels, truth = start.features, start.labels, start.truth
     scorer = TrueIdentityScorer(truth)
-    truth = np.asarray(truth)
     x = features.normalized().values
     values = labels.labels
     clustered = np.flatnonzero(values >= 0)

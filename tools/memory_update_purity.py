@@ -18,12 +18,12 @@ centroid's own).
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 import numpy as np
 
-from reidkit.entrypoints.app import build_app
 from reidkit.entrypoints.settings import load_profile
+
+from first_clustering import first_clustering
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -38,13 +38,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     profile = load_profile(args.profile, args.overrides)
-    with tempfile.TemporaryDirectory() as work, build_app(profile, work_dir=work) as app:
-        adaptation = getattr(app.container, "adaptation", None)
-        if adaptation is None:
-            raise SystemExit(f"profile {args.profile!r} clusters nothing: it has no adaptation part")
-        features = app.container.use_case().features.collect()
-        labels = adaptation.labeler().assign(features).labels
-        truth = np.asarray(app.container.data.train_set().train_pids)
+    with first_clustering(args.profile, profile) as start:
+        features, labels, truth = start.features, start.labels.labels, start.truth
     instances = profile.train.instances_per_id
     momentum = float(profile.method_options.get("momentum", 0.2))  # ClusterMemory's default when the table has none
     x = features.normalized().values
