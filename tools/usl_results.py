@@ -114,9 +114,13 @@ def main() -> int:
         aris = [v["ari"] for v in per_seed.values() if v["ari"]]
         ari = f"{statistics.mean(a for a, _ in aris):.2f} → {statistics.mean(b for _, b in aris):.2f}" if aris else "-"
         took = [v["took"] for v in per_seed.values() if v["took"]]
+        # every seed asked for keeps its place, "-" where its run has not finished
+        per_seed_ends = ", ".join(f"{100 * per_seed[s]['end']:.1f}" if s in per_seed else "-" for s in args.seeds)
+        gain_of = dict(zip([s for s in args.seeds if s in per_seed], gains))
+        per_seed_gains = ", ".join(f"{gain_of[s]:+.1f}" if s in gain_of else "-" for s in args.seeds) if gains else "-"
         print(
-            f"| `{name}` | {precision} | {start} | {', '.join(f'{e:.1f}' for e in ends)} | {statistics.mean(ends):.1f}{spread} | "
-            f"{', '.join(f'{g:+.1f}' for g in gains) or '-'} | {f'{min(gains):+.1f}' if gains else '-'} | {ari} | "
+            f"| `{name}` | {precision} | {start} | {per_seed_ends} | {statistics.mean(ends):.1f}{spread} | "
+            f"{per_seed_gains} | {f'{min(gains):+.1f}' if gains else '-'} | {ari} | "
             f"{f'{statistics.mean(took):,.0f} s' if took else '-'} |"
         )
     if args.min_gain is not None and lowest_overall < args.min_gain:
