@@ -51,6 +51,15 @@ def test_a_labeler_chosen_on_the_command_line_gets_its_own_radii():
     assert load_profile("mmt_uda").pseudo_labeler.num_clusters == SCALES["demo"].kmeans["num_clusters"]
 
 
+@pytest.mark.parametrize("profile_name", ["strong_baseline_usl", "spcl_usl", "cluster_contrast_usl", "mmt_usl"])
+def test_demo_dense_clusters_its_denser_identities_at_a_looser_radius(profile_name):
+    dense = load_profile(profile_name, ["data.preset='demo_dense'"]).pseudo_labeler
+    demo = load_profile(profile_name).pseudo_labeler
+    assert (dense.k1, dense.k2, dense.eps) == (15, 3, 0.55)
+    assert (demo.k1, demo.k2, demo.eps) == (15, 3, 0.45)
+    assert load_profile(profile_name, ["data.preset='demo_dense'", "pseudo_labeler.eps=0.5"]).pseudo_labeler.eps == 0.5
+
+
 def test_a_table_whose_kind_the_command_line_switches_starts_afresh():
     profile = load_profile("strong_baseline", ["scheduler.kind=step", "scheduler.milestones=[3]"])
     assert (profile.scheduler.kind, profile.scheduler.milestones, profile.scheduler.warmup_epochs) == ("step", [3], 10)
