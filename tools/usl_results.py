@@ -116,7 +116,7 @@ def main() -> int:
         took = [v["took"] for v in per_seed.values() if v["took"]]
         # every seed asked for keeps its place, "-" where its run has not finished
         per_seed_ends = ", ".join(f"{100 * per_seed[s]['end']:.1f}" if s in per_seed else "-" for s in args.seeds)
-        gain_of = dict(zip([s for s in args.seeds if s in per_seed], gains))
+        gain_of = dict(zip(per_seed, gains))  # per_seed holds the finished seeds in args.seeds' order
         per_seed_gains = ", ".join(f"{gain_of[s]:+.1f}" if s in gain_of else "-" for s in args.seeds) if gains else "-"
         print(
             f"| `{name}` | {precision} | {start} | {per_seed_ends} | {statistics.mean(ends):.1f}{spread} | "
