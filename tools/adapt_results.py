@@ -47,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 PROFILES = ["strong_baseline_uda", "uda_tp", "cluster_contrast_uda", "spcl_uda", "mmt_uda", "mmt_plus_uda"]
@@ -68,10 +69,11 @@ def finished(run_dir: Path, epochs: int) -> bool:
 
 
 def run(args: list[str], log: Path, run_dir: Path, overrides: list[str]) -> float:
+    earlier = logged_seconds(run_dir)  # the killed processes this call resumes, if any
     started = time.perf_counter()
     log.parent.mkdir(parents=True, exist_ok=True)
     extra = [item for value in overrides for item in ("--set", value)]
-    with log.open("w") as out:
+    with log.open("a") as out:  # a resumed run's log keeps the killed process's lines
         code = subprocess.call(
             [REIDKIT, *args, *extra, "--work-dir", str(run_dir)],
             stdout=out,
@@ -79,9 +81,35 @@ def run(args: list[str], log: Path, run_dir: Path, overrides: list[str]) -> floa
         )
     if code != 0:
         raise SystemExit(f"reidkit {' '.join(args)} failed with exit code {code}; see {log}")
-    took = time.perf_counter() - started
+    took = earlier + time.perf_counter() - started
     (run_dir / "took.json").write_text(json.dumps({"seconds": took}))
     return took
+
+
+def logged_seconds(run_dir: Path) -> float:
+    """The wall time a run's processes have logged so far, summed over processes.
+
+    Each process starts its ``log.jsonl`` segment with a ``runtime`` event; a segment counts from its
+    first event to its last. A killed process's time after its last line (and each process's
+    start-up before its first) is not counted, so a resumed run's total is a few seconds low,
+    where the finishing process's time alone would miss every killed one.
+    """
+    path = run_dir / "log.jsonl"
+    if not path.is_file():
+        return 0.0
+    total, first, last = 0.0, None, None
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            stamp = datetime.fromisoformat(entry["timestamp"])
+        except (ValueError, KeyError, TypeError):  # a line cut short by the kill
+            continue
+        if entry.get("event") == "runtime" and first is not None:
+            total += (last - first).total_seconds()
+            first = None
+        first = first or stamp
+        last = stamp
+    return total + ((last - first).total_seconds() if first is not None else 0.0)
 
 
 def took_before(run_dir: Path) -> float | None:
