@@ -45,6 +45,17 @@ def test_the_embedded_table_is_above_the_scale_and_set_above_both():
     assert load_profile("spcl_uda").train.ids_per_batch == 8
 
 
+def test_cluster_contrasts_slower_memory_is_the_embedded_usl_profiles_alone():
+    def momentum(name, *overrides):
+        return load_profile(name, list(overrides)).method_options["momentum"]
+
+    assert momentum("cluster_contrast_usl") == momentum("cluster_contrast_usl", "data.preset='demo_dense'") == 0.9
+    assert momentum("cluster_contrast_usl", "cluster_contrast.momentum=0.1") == 0.1
+    assert momentum("cluster_contrast_usl", "embedded_scale=off") == 0.1  # the paper's recipe
+    assert momentum("cluster_contrast_usl", "data.kind=market", "data.roots.target=/data/market") == 0.1
+    assert momentum("cluster_contrast_uda") == momentum("glc_cluster_contrast_usl") == 0.1  # measured at 0.1
+
+
 def test_a_labeler_chosen_on_the_command_line_gets_its_own_radii():
     profile = load_profile("mmt_uda", ["pseudo_labeler.kind=dbscan"])
     assert (profile.pseudo_labeler.kind, profile.pseudo_labeler.eps, profile.pseudo_labeler.k1) == ("dbscan", 0.45, 15)

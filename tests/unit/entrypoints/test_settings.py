@@ -109,7 +109,7 @@ def test_market_folders_by_override():
 
 def test_a_method_table_stays_as_written_until_the_run_is_built():
     profile = load_profile("cluster_contrast_usl", ["cluster_contrast.update_rule='hard'"])
-    assert profile.method_options == {"temperature": 0.05, "momentum": 0.1, "update_rule": "hard"}
+    assert profile.method_options == {"temperature": 0.05, "momentum": 0.9, "update_rule": "hard"}  # [embedded.cluster_contrast]
     assert unstructure_profile(profile)["cluster_contrast"]["update_rule"] == "hard"
     with pytest.raises(ProfileError, match=r"extra fields found \(spcl\) @ profile"):
         load_profile("cluster_contrast_usl", ["spcl.temperature=0.1"])  # another method's table

@@ -6,9 +6,9 @@ from tests.support.tiny import tiny_app
 
 
 def test_the_memory_settings_reach_the_memory(tiny_data, start_models, tmp_path):
-    app = tiny_app("cluster_contrast_usl", tiny_data, start_models, tmp_path, "cluster_contrast.update_rule='hard'")
+    app = tiny_app("cluster_contrast_usl", tiny_data, start_models, tmp_path, "cluster_contrast.update_rule='hard'", "cluster_contrast.momentum=0.3")
     memory = app.container.memory()
-    assert (memory.update_rule, memory.momentum, memory.learn_temperature) == ("hard", 0.1, False)
+    assert (memory.update_rule, memory.momentum, memory.learn_temperature) == ("hard", 0.3, False)
     assert set(app.container.checkpointer()._inner.components) == {"step", "memory"}
 
 
